@@ -1,0 +1,64 @@
+"""Offline CASA configuration, owned by the project.
+
+CASA reads a *site* config named by ``CASASITECONFIG`` before the user's
+``~/.casa/config.py``. We write our own site config (measures and data from
+the ``casadata`` package, auto-updates off, logs out of the working directory)
+and point the variable at it, so ``import casatasks`` never edits a home
+directory and never touches the network. This must happen before the first
+``import casatools``; ``dsa110_resources/__init__`` does it on import.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+_TEMPLATE = '''\
+# Written by dsa110_resources.casa.config; regenerated when it differs.
+import casadata
+measurespath = casadata.datapath
+datapath = [casadata.datapath]
+measures_auto_update = False
+data_auto_update = False
+skipnetworkcheck = True
+nologger = True
+log2term = False
+logfile = {logfile!r}
+cachedir = {cachedir!r}
+'''
+
+
+def casa_config_dir() -> Path:
+    """Where the project's CASA config and default log live.
+
+    ``DSA110_CASA_DIR`` wins; otherwise inside the virtual environment (so a
+    fresh checkout needs nothing in the home directory), falling back to the
+    user cache dir when the environment is read-only.
+    """
+    if env := os.environ.get("DSA110_CASA_DIR"):
+        return Path(env).expanduser().resolve()
+    candidate = Path(sys.prefix) / "var" / "dsa110-casa"
+    try:
+        candidate.mkdir(parents=True, exist_ok=True)
+        if os.access(candidate, os.W_OK):
+            return candidate
+    except OSError:
+        pass
+    return Path.home() / ".cache" / "dsa110" / "casa"
+
+
+def ensure_casa_environment() -> Path:
+    """Write the site config if needed and point CASA at it. Idempotent, cheap."""
+    directory = casa_config_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "casasiteconfig.py"
+    text = _TEMPLATE.format(
+        logfile=str(directory / "casa.log"), cachedir=str(directory / "cache")
+    )
+    if not config.exists() or config.read_text() != text:
+        tmp = config.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, config)
+    os.environ["CASASITECONFIG"] = str(config)
+    return config

@@ -1,0 +1,117 @@
+"""Run CASA work in a child process, so a CASA crash fails one step cleanly.
+
+casatools can abort the interpreter (C++ exceptions, segfaults) and keeps
+table locks and log handles open. Each call here gets a fresh ``spawn``ed
+interpreter with the project's offline config, its own working directory (CASA
+writes scratch files relative to it) and its own log file; on any failure the
+error carries the tail of that log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing as mp
+import os
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import ensure_casa_environment
+
+LOG_EXCERPT_LINES = 30
+
+
+class CasaTaskError(RuntimeError):
+    """A CASA step failed; the message names the step and carries the log tail."""
+
+    def __init__(self, task: str, reason: str, log_excerpt: str = ""):
+        self.task, self.reason, self.log_excerpt = task, reason, log_excerpt
+        message = f"CASA step {task!r} failed: {reason}"
+        if log_excerpt:
+            message += f"\n--- CASA log (last lines) ---\n{log_excerpt}"
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class CasaCall:
+    """A module-level function named as 'package.module:function'."""
+
+    target: str
+
+    def resolve(self):
+        module, _, name = self.target.partition(":")
+        if not name:
+            raise ValueError(f"CASA target must be 'module:function', got {self.target!r}")
+        return getattr(importlib.import_module(module), name)
+
+
+def _child(target: str, args, kwargs, workdir: str, logfile: str, conn) -> None:
+    ensure_casa_environment()
+    os.chdir(workdir)
+    try:
+        import casatools
+
+        casatools.logsink().setlogfile(logfile)
+        from casatasks import casalog
+
+        casalog.setlogfile(logfile)
+        result = CasaCall(target).resolve()(*args, **kwargs)
+        conn.send(("ok", result))
+    except BaseException:  # report everything, including SystemExit from CASA
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def log_tail(logfile: Path, lines: int = LOG_EXCERPT_LINES) -> str:
+    try:
+        text = Path(logfile).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(text[-lines:])
+
+
+def run_casa(
+    target: str,
+    *args: Any,
+    workdir: Path,
+    timeout: float | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Call ``target`` ('module:function') in a fresh CASA child process.
+
+    Arguments and the return value must be picklable (paths, numbers, dicts).
+    Raises CasaTaskError on an exception, a crash (signal/abort) or a timeout.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    logfile = workdir / "casa.log"
+    ensure_casa_environment()
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    process = ctx.Process(
+        target=_child,
+        args=(target, args, kwargs, str(workdir), str(logfile), child),
+        name=f"casa:{target}",
+    )
+    process.start()
+    child.close()
+    try:
+        if not parent.poll(timeout):
+            process.kill()
+            process.join()
+            raise CasaTaskError(target, f"timed out after {timeout} s", log_tail(logfile))
+        try:
+            status, payload = parent.recv()
+        except EOFError:
+            process.join()
+            raise CasaTaskError(
+                target, f"child process died (exit code {process.exitcode})", log_tail(logfile)
+            ) from None
+    finally:
+        parent.close()
+    process.join()
+    if status != "ok":
+        raise CasaTaskError(target, payload.strip().splitlines()[-1], log_tail(logfile) + "\n" + payload)
+    return payload

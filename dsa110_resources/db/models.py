@@ -1,0 +1,169 @@
+"""The products database schema: every file, tile and product the pipeline makes.
+
+This module is the schema's one home; Alembic migrations in ``migrations/``
+move an existing database to it. Times are stored as naive UTC and come back
+timezone-aware (UTC), whatever the backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out; naive UTC on disk."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: products DB times must be timezone-aware")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Tile(Base):
+    """One ~309 s tile: a group of up to 16 subband files sharing a timestamp."""
+
+    __tablename__ = "tiles"
+
+    tile_id: Mapped[str] = mapped_column(String(32), primary_key=True)  # earliest file timestamp
+    group_time: Mapped[dt.datetime]
+    partition_key: Mapped[str | None] = mapped_column(String(32), index=True)
+    declination_deg: Mapped[float | None] = mapped_column(Float)
+    n_subbands: Mapped[int] = mapped_column(Integer, default=0)
+    missing_subbands: Mapped[str | None] = mapped_column(String(64))  # e.g. "3,7"
+    # discovered | complete | semi_complete | converted | quarantined | too_few
+    status: Mapped[str] = mapped_column(String(24), default="discovered", index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    calibrator: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    files: Mapped[list[SubbandFile]] = relationship(back_populates="tile")
+    measurement_sets: Mapped[list[MeasurementSet]] = relationship(back_populates="tile")
+
+
+class SubbandFile(Base):
+    """A raw UVH5 file as seen in incoming/, with what became of it."""
+
+    __tablename__ = "subband_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    path: Mapped[str] = mapped_column(String(1024), unique=True)
+    tile_id: Mapped[str | None] = mapped_column(ForeignKey("tiles.tile_id"), index=True)
+    subband: Mapped[int]
+    file_time: Mapped[dt.datetime]
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    # accepted | duplicate | late | invalid
+    status: Mapped[str] = mapped_column(String(16), default="accepted")
+    error: Mapped[str | None] = mapped_column(Text)
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    tile: Mapped[Tile | None] = relationship(back_populates="files")
+
+
+class MeasurementSet(Base):
+    """A published Measurement Set (one per tile; re-runs replace the row)."""
+
+    __tablename__ = "measurement_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tile_id: Mapped[str] = mapped_column(ForeignKey("tiles.tile_id"), index=True)
+    path: Mapped[str] = mapped_column(String(1024), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # science | calibrators | failed
+    mid_time: Mapped[dt.datetime | None]
+    ra_deg: Mapped[float | None] = mapped_column(Float)
+    dec_deg: Mapped[float | None] = mapped_column(Float)
+    n_rows: Mapped[int | None] = mapped_column(Integer)
+    n_channels: Mapped[int | None] = mapped_column(Integer)
+    flagged_fraction: Mapped[float | None] = mapped_column(Float)
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    tile: Mapped[Tile] = relationship(back_populates="measurement_sets")
+
+
+class CalibrationTable(Base):
+    """A solved caltable with the window of times it may be applied to."""
+
+    __tablename__ = "calibration_tables"
+    __table_args__ = (Index("ix_caltable_type_window", "caltype", "valid_from", "valid_to"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    path: Mapped[str] = mapped_column(String(1024), unique=True)
+    caltype: Mapped[str] = mapped_column(String(8))  # K | B | G
+    solved_for: Mapped[dt.datetime]  # mid-time of the data it was solved on
+    valid_from: Mapped[dt.datetime]
+    valid_to: Mapped[dt.datetime]
+    source_tile_id: Mapped[str | None] = mapped_column(String(32))
+    source_ms: Mapped[str | None] = mapped_column(String(1024))
+    calibrator: Mapped[str | None] = mapped_column(String(64))
+    refant: Mapped[str | None] = mapped_column(String(16))
+    casa_version: Mapped[str | None] = mapped_column(String(32))
+    parameters: Mapped[dict[str, Any] | None]
+    qa: Mapped[dict[str, Any] | None]
+    status: Mapped[str] = mapped_column(String(16), default="valid")  # valid | rejected
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CalibrationApplication(Base):
+    """Which caltables were applied to which Measurement Set."""
+
+    __tablename__ = "calibration_applications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ms_path: Mapped[str] = mapped_column(String(1024), index=True)
+    caltable_id: Mapped[int] = mapped_column(ForeignKey("calibration_tables.id"))
+    applied_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    caltable: Mapped[CalibrationTable] = relationship()
+
+
+class Image(Base):
+    """A FITS image product with its measured QA figures."""
+
+    __tablename__ = "images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tile_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    path: Mapped[str] = mapped_column(String(1024), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # image | pbcor | residual | pb | model
+    backend: Mapped[str | None] = mapped_column(String(16))  # wsclean | tclean
+    noise_jy: Mapped[float | None] = mapped_column(Float)
+    peak_jy: Mapped[float | None] = mapped_column(Float)
+    dynamic_range: Mapped[float | None] = mapped_column(Float)
+    bmaj_arcsec: Mapped[float | None] = mapped_column(Float)
+    bmin_arcsec: Mapped[float | None] = mapped_column(Float)
+    bpa_deg: Mapped[float | None] = mapped_column(Float)
+    qa: Mapped[dict[str, Any] | None]
+    is_valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,62 @@
+"""The product tree under the data root: the one home of every path pattern.
+
+    incoming/YYYY-MM-DD/<ts>_sbNN.hdf5     raw subband files (flat incoming/ too)
+    ms/{science,calibrators,failed}/YYYY-MM-DD/<tile>.ms
+    caltables/YYYY-MM-DD/<tile>.{kcal,bcal,gcal}
+    images/YYYY-MM-DD/<tile>.<kind>.fits
+    mosaics/{hourly,nightly}/...
+    photometry/   qa/YYYY-MM-DD/   state/ (products DB)   quarantine/
+
+Functions return paths *relative* to the data root; ``StorageTiers`` confines
+them. Tile ids are the tile's earliest file timestamp, ``YYYY-MM-DDTHH:MM:SS``.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+MS_KINDS = ("science", "calibrators", "failed")
+
+
+def tile_date(tile_id: str) -> str:
+    """``2025-10-13T13:25:07`` -> ``2025-10-13`` (validated)."""
+    date = tile_id[:10]
+    if len(tile_id) < 19 or tile_id[4] != "-" or tile_id[10] != "T":
+        raise ValueError(f"not a tile id (YYYY-MM-DDTHH:MM:SS): {tile_id!r}")
+    return date
+
+
+def incoming_dir() -> PurePosixPath:
+    return PurePosixPath("incoming")
+
+
+def ms_path(tile_id: str, kind: str = "science") -> PurePosixPath:
+    if kind not in MS_KINDS:
+        raise ValueError(f"MS kind must be one of {MS_KINDS}, got {kind!r}")
+    return PurePosixPath("ms", kind, tile_date(tile_id), f"{tile_id}.ms")
+
+
+def caltable_path(tile_id: str, caltype: str) -> PurePosixPath:
+    if caltype not in ("kcal", "bcal", "gcal", "gpcal"):
+        raise ValueError(f"unknown calibration table type {caltype!r}")
+    return PurePosixPath("caltables", tile_date(tile_id), f"{tile_id}.{caltype}")
+
+
+def image_path(tile_id: str, kind: str) -> PurePosixPath:
+    return PurePosixPath("images", tile_date(tile_id), f"{tile_id}.{kind}.fits")
+
+
+def qa_path(tile_id: str, name: str) -> PurePosixPath:
+    return PurePosixPath("qa", tile_date(tile_id), f"{tile_id}.{name}")
+
+
+def quarantine_dir(tile_id: str) -> PurePosixPath:
+    return PurePosixPath("quarantine", tile_date(tile_id), tile_id)
+
+
+def state_dir() -> PurePosixPath:
+    return PurePosixPath("state")
+
+
+def products_db_file() -> PurePosixPath:
+    return state_dir() / "products.sqlite"

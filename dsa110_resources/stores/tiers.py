@@ -1,0 +1,219 @@
+"""Storage tiers: where products are staged and how they are published.
+
+Three tiers, each relocatable:
+
+* ``fast``    tmpfs (RAM) for staging when it has room,
+* ``stage``   local SSD for staging when tmpfs is too small,
+* ``products`` the data root (HDD) holding the organised product tree.
+
+Products are written under a staging directory and appear at their final
+path only through an atomic rename, so a reader never sees half a product.
+Staging directories carry the writer's PID in their name; ``clean_stale``
+removes those whose writer is gone (a process killed mid-write leaves litter
+that the next run sweeps up).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+STAGING_PREFIX = ".staging-"
+PARTIAL_PREFIX = ".partial-"
+OLD_PREFIX = ".replaced-"
+
+
+class PathEscapeError(ValueError):
+    """A relative product path tried to leave its tier's root."""
+
+
+def confined(root: Path, *parts: str | os.PathLike) -> Path:
+    """``root / parts`` resolved, refusing anything that lands outside ``root``.
+
+    Absolute parts and ``..`` are allowed only if the result stays inside, so
+    ``confined(root, "/etc/passwd")`` and ``confined(root, "../x")`` raise.
+    """
+    root = Path(root).resolve()
+    target = root.joinpath(*[os.fspath(p) for p in parts]).resolve()
+    if target != root and root not in target.parents:
+        raise PathEscapeError(f"{target} is outside the storage root {root}")
+    return target
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes available to this user on the filesystem holding ``path``."""
+    path = Path(path)
+    while not path.exists():
+        path = path.parent
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2). False if unsupported."""
+    renameat2 = getattr(_libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EXDEV, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), f"{a} <-> {b}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _fsync_tree(path: Path) -> None:
+    paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _same_filesystem(a: Path, b: Path) -> bool:
+    def device(p: Path) -> int:
+        while not p.exists():
+            p = p.parent
+        return p.stat().st_dev
+
+    return device(a) == device(b)
+
+
+def publish(staged: Path, final: Path) -> Path:
+    """Move a finished file or directory to ``final`` atomically.
+
+    Same filesystem: one rename (an existing product is swapped out in one
+    step with renameat2, then deleted). Across filesystems: copy into a hidden
+    partial sibling of ``final``, fsync, then rename. Re-publishing replaces
+    the old product; readers see the old one or the new one, never a mixture.
+    """
+    staged, final = Path(staged), Path(final)
+    if not staged.exists():
+        raise FileNotFoundError(f"nothing staged at {staged}")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    if not _same_filesystem(staged, final.parent):
+        partial = final.parent / f"{PARTIAL_PREFIX}{token}-{final.name}"
+        if staged.is_dir():
+            shutil.copytree(staged, partial, symlinks=True)
+        else:
+            shutil.copy2(staged, partial)
+        _fsync_tree(partial)
+        _remove(staged)
+        staged = partial
+    if final.exists() or final.is_symlink():
+        if _exchange(staged, final):
+            _remove(staged)  # now holds the previous product
+            return final
+        old = final.parent / f"{OLD_PREFIX}{token}-{final.name}"
+        os.rename(final, old)
+        os.rename(staged, final)
+        _remove(old)
+    else:
+        os.rename(staged, final)
+    return final
+
+
+def clean_stale(directory: Path) -> list[Path]:
+    """Remove staging/partial/replaced litter whose writing process is gone."""
+    removed: list[Path] = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    for entry in directory.iterdir():
+        for prefix in (STAGING_PREFIX, PARTIAL_PREFIX, OLD_PREFIX):
+            if entry.name.startswith(prefix):
+                pid_text = entry.name[len(prefix):].split("-", 1)[0]
+                if not pid_text.isdigit() or not _pid_alive(int(pid_text)):
+                    _remove(entry)
+                    removed.append(entry)
+                break
+    return removed
+
+
+@dataclass(frozen=True)
+class StorageTiers:
+    """The data root and its tiers. Plain code; the Dagster resource wraps it."""
+
+    data_root: Path
+    fast_root: Path | None = None  # tmpfs; None disables the RAM tier
+    stage_root: Path | None = None  # SSD staging; defaults to <data_root>/staging
+    fast_margin: float = 0.25  # keep this fraction of tmpfs free after staging
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_root", Path(self.data_root).expanduser().resolve())
+        if self.fast_root is not None:
+            object.__setattr__(self, "fast_root", Path(self.fast_root).expanduser().resolve())
+        stage = self.stage_root if self.stage_root is not None else self.data_root / "staging"
+        object.__setattr__(self, "stage_root", Path(stage).expanduser().resolve())
+
+    def product_path(self, *parts: str | os.PathLike) -> Path:
+        """A path in the product tree, confined to the data root."""
+        return confined(self.data_root, *parts)
+
+    def staging_root_for(self, need_bytes: int) -> Path:
+        """tmpfs if it holds ``need_bytes`` with the safety margin, else SSD."""
+        if self.fast_root is not None:
+            try:
+                self.fast_root.mkdir(parents=True, exist_ok=True)
+                stats = os.statvfs(self.fast_root)
+                total = stats.f_blocks * stats.f_frsize
+                if free_bytes(self.fast_root) - need_bytes >= self.fast_margin * total:
+                    return self.fast_root
+            except OSError:
+                pass
+        self.stage_root.mkdir(parents=True, exist_ok=True)
+        return self.stage_root
+
+    @contextlib.contextmanager
+    def staging(self, label: str, need_bytes: int = 0) -> Iterator[Path]:
+        """A private scratch directory, removed on exit whatever happens."""
+        root = self.staging_root_for(need_bytes)
+        clean_stale(root)
+        safe_label = "".join(c if c.isalnum() or c in "-_.:" else "_" for c in label)
+        path = root / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-{safe_label}"
+        path.mkdir(parents=True)
+        try:
+            yield path
+        finally:
+            _remove(path)
+
+    def publish(self, staged: Path, *final_parts: str | os.PathLike) -> Path:
+        """Publish a staged file/dir to a confined path under the data root."""
+        final = self.product_path(*final_parts)
+        clean_stale(final.parent)
+        return publish(staged, final)
