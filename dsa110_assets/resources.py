@@ -1,0 +1,50 @@
+"""Resources, bound once, chosen by environment (``DSA110_ENV``).
+
+local       the default: everything under ./data (or ``DSA110_DATA_ROOT``), SQLite
+ci          like local, without the tmpfs tier (CI machines may have a small /dev/shm)
+production  paths and the database URL must come from the environment
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dsa110_resources.casa.resource import CasaResource
+from dsa110_resources.db.resource import ProductsDBResource
+from dsa110_resources.db.session import sqlite_url
+from dsa110_resources.stores import layout
+from dsa110_resources.stores.resource import StorageResource
+
+ENVIRONMENTS = ("local", "ci", "production")
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"DSA110_ENV=production needs {name} set in the environment")
+    return value
+
+
+def resources_for(environment: str | None = None) -> dict:
+    environment = environment or os.environ.get("DSA110_ENV", "local")
+    if environment not in ENVIRONMENTS:
+        raise ValueError(f"DSA110_ENV must be one of {ENVIRONMENTS}, got {environment!r}")
+    if environment == "production":
+        data_root = _required("DSA110_DATA_ROOT")
+        db_url = _required("DSA110_DB_URL")
+    else:
+        data_root = str(Path(os.environ.get("DSA110_DATA_ROOT", "data")).resolve())
+        db_url = os.environ.get("DSA110_DB_URL") or sqlite_url(
+            Path(data_root) / layout.products_db_file()
+        )
+    fast_root = None if environment == "ci" else os.environ.get("DSA110_FAST_ROOT", "/dev/shm/dsa110")
+    return {
+        "storage": StorageResource(
+            data_root=data_root,
+            fast_root=fast_root,
+            stage_root=os.environ.get("DSA110_STAGE_ROOT"),
+        ),
+        "products_db": ProductsDBResource(url=db_url),
+        "casa": CasaResource(timeout_seconds=float(os.environ.get("DSA110_CASA_TIMEOUT", 1800))),
+    }

@@ -1,0 +1,72 @@
+"""CASA imports offline, runs in child processes, and fails one step cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsa110_resources.casa import CasaTaskError, run_casa
+
+pytestmark = pytest.mark.casa
+
+
+def test_import_casatasks_in_a_fresh_home_stays_offline(tmp_path):
+    """A new user (empty HOME, no ~/.casa) imports casatasks; nothing is fetched."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CASA", "DSA110_CASA"))}
+    env.update(HOME=str(home), DSA110_CASA_DIR=str(tmp_path / "casa"))
+    code = (
+        "import json, dsa110_resources, casatasks, casatools, casaconfig.config as c;"
+        "print(json.dumps({'auto': [c.measures_auto_update, c.data_auto_update],"
+        " 'measurespath': c.measurespath, 'logfile': c.logfile,"
+        " 'version': casatools.version_string()}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    assert info["auto"] == [False, False]
+    assert "casadata" in info["measurespath"]
+    assert info["logfile"].startswith(str(tmp_path / "casa"))
+    assert info["version"].startswith("6.7.0")
+    assert not (home / ".casa").exists()
+    assert not list(tmp_path.glob("casa-*.log")), "CASA wrote a log into the working directory"
+    assert "network" not in done.stderr.lower(), done.stderr
+
+
+def test_child_process_opens_a_table(tmp_path):
+    from casacore.tables import makescacoldesc, maketabdesc, table
+
+    path = str(tmp_path / "small.tab")
+    with table(path, maketabdesc([makescacoldesc("VALUE", 0.0)]), nrow=3, ack=False) as t:
+        t.putcol("VALUE", np.array([1.5, 2.5, 3.5]))
+    summary = run_casa("casa_targets:table_summary", path, workdir=tmp_path / "work")
+    assert summary == {"nrows": 3, "columns": ["VALUE"], "values": [1.5, 2.5, 3.5]}
+
+
+def test_measures_convert_with_packaged_data(tmp_path):
+    """HADEC -> J2000 needs the IERS/geodetic tables from casadata."""
+    result = run_casa("casa_targets:measures_frame", workdir=tmp_path)
+    assert -np.pi <= result["ra_rad"] <= 2 * np.pi
+    # Precession from date (2025) to J2000 moves the declination by < 0.2 deg.
+    assert abs(np.degrees(result["dec_rad"]) - 54.57) < 0.2
+
+
+def test_crash_fails_the_step_with_its_log(tmp_path):
+    with pytest.raises(CasaTaskError, match="child process died"):
+        run_casa("casa_targets:abort_process", workdir=tmp_path)
+
+
+def test_exception_carries_the_casa_log_excerpt(tmp_path):
+    with pytest.raises(CasaTaskError) as info:
+        run_casa("casa_targets:raise_error", workdir=tmp_path)
+    assert "deliberate failure" in str(info.value)
+    assert "about to fail" in info.value.log_excerpt

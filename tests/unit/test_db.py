@@ -1,0 +1,132 @@
+"""The products database round-trips rows and upgrades old schemas in place."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select, text
+
+from dsa110_resources.db import (
+    Base,
+    CalibrationTable,
+    MeasurementSet,
+    ProductsDB,
+    SubbandFile,
+    Tile,
+    current_revision,
+    head_revision,
+    make_engine,
+    sqlite_url,
+    upgrade,
+)
+
+T0 = dt.datetime(2025, 10, 13, 13, 25, 7, tzinfo=dt.UTC)
+
+
+def _round_trip(db: ProductsDB) -> None:
+    with db.session() as s:
+        tile = Tile(tile_id="2025-10-13T13:25:07", group_time=T0, n_subbands=15, missing_subbands="7")
+        tile.files.append(
+            SubbandFile(path="/in/2025-10-13T13:25:07_sb00.hdf5", subband=0, file_time=T0)
+        )
+        s.add(tile)
+        s.add(
+            MeasurementSet(tile_id=tile.tile_id, path="/ms/a.ms", kind="science", mid_time=T0, n_rows=10)
+        )
+        s.add(
+            CalibrationTable(
+                path="/cal/a.bcal",
+                caltype="B",
+                solved_for=T0,
+                valid_from=T0 - dt.timedelta(hours=12),
+                valid_to=T0 + dt.timedelta(hours=12),
+                parameters={"solint": "inf", "minsnr": 3.0},
+            )
+        )
+    with db.session() as s:
+        tile = s.get(Tile, "2025-10-13T13:25:07")
+        assert tile.group_time == T0 and tile.group_time.tzinfo is not None
+        assert [f.subband for f in tile.files] == [0]
+        assert tile.measurement_sets[0].n_rows == 10
+        cal = s.scalars(
+            select(CalibrationTable).where(
+                CalibrationTable.caltype == "B",
+                CalibrationTable.valid_from <= T0,
+                CalibrationTable.valid_to >= T0,
+            )
+        ).one()
+        assert cal.parameters == {"solint": "inf", "minsnr": 3.0}
+
+
+def test_sqlite_round_trip(tmp_path):
+    db = ProductsDB.sqlite(tmp_path / "state" / "products.sqlite")
+    _round_trip(db)
+    assert current_revision(db.engine) == head_revision()
+
+
+@pytest.mark.postgres
+def test_postgres_round_trip(postgres_url):
+    db = ProductsDB(postgres_url)
+    try:
+        _round_trip(db)
+        assert current_revision(db.engine) == head_revision()
+    finally:
+        db.dispose()
+
+
+def test_naive_datetimes_are_refused(tmp_path):
+    db = ProductsDB.sqlite(tmp_path / "p.sqlite")
+    with pytest.raises(Exception, match="timezone-aware"):
+        with db.session() as s:
+            s.add(Tile(tile_id="2025-10-13T13:25:07", group_time=T0.replace(tzinfo=None), n_subbands=1))
+
+
+def test_failed_transaction_rolls_back(tmp_path):
+    db = ProductsDB.sqlite(tmp_path / "p.sqlite")
+    with pytest.raises(RuntimeError):
+        with db.session() as s:
+            s.add(Tile(tile_id="2025-10-13T13:25:07", group_time=T0, n_subbands=1))
+            raise RuntimeError("boom")
+    with db.session() as s:
+        assert s.scalars(select(Tile)).all() == []
+
+
+def test_old_schema_upgrades_in_place_keeping_rows(tmp_path):
+    engine = make_engine(sqlite_url(tmp_path / "old.sqlite"))
+    upgrade(engine, "0001")
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO tiles (tile_id, group_time, n_subbands, status, created_at, updated_at)"
+                " VALUES ('2025-10-13T13:25:07', '2025-10-13 13:25:07', 16, 'converted',"
+                " '2025-10-13 13:30:00', '2025-10-13 13:30:00')"
+            )
+        )
+        c.execute(
+            text(
+                "INSERT INTO measurement_sets (tile_id, path, kind, created_at)"
+                " VALUES ('2025-10-13T13:25:07', '/ms/a.ms', 'science', '2025-10-13 13:30:00')"
+            )
+        )
+    assert current_revision(engine) == "0001"
+    engine.dispose()
+
+    db = ProductsDB(sqlite_url(tmp_path / "old.sqlite"))  # opening upgrades
+    assert current_revision(db.engine) == head_revision() != "0001"
+    with db.session() as s:
+        ms = s.scalars(select(MeasurementSet)).one()
+        assert ms.path == "/ms/a.ms" and ms.flagged_fraction is None
+        assert ms.tile.status == "converted"
+        s.add(CalibrationTable(path="/c.gcal", caltype="G", solved_for=T0, valid_from=T0, valid_to=T0))
+
+
+def test_migrations_match_models(tmp_path):
+    """A model change without a migration is caught here, not in production."""
+    engine = make_engine(sqlite_url(tmp_path / "m.sqlite"))
+    upgrade(engine)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []

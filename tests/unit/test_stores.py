@@ -1,0 +1,117 @@
+"""Storage tiers: confined paths, atomic publish, staging clean-up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dsa110_resources.stores import PathEscapeError, StorageTiers, clean_stale, confined, layout, publish
+from dsa110_resources.stores.tiers import STAGING_PREFIX
+
+
+@pytest.fixture
+def tiers(tmp_path):
+    return StorageTiers(data_root=tmp_path / "root", fast_root=tmp_path / "shm")
+
+
+@pytest.mark.parametrize("bad", ["../outside", "/etc/passwd", "ms/../../x", "a/../../../b"])
+def test_paths_cannot_escape_the_root(tiers, bad):
+    with pytest.raises(PathEscapeError, match="outside the storage root"):
+        tiers.product_path(bad)
+
+
+def test_symlink_escape_is_refused(tiers, tmp_path):
+    tiers.data_root.mkdir(parents=True)
+    (tiers.data_root / "link").symlink_to(tmp_path)
+    with pytest.raises(PathEscapeError):
+        confined(tiers.data_root, "link", "secret")
+
+
+def test_layout_paths_stay_inside(tiers):
+    path = tiers.product_path(layout.ms_path("2025-10-13T13:25:07", "calibrators"))
+    assert path == tiers.data_root / "ms/calibrators/2025-10-13/2025-10-13T13:25:07.ms"
+    with pytest.raises(ValueError):
+        layout.ms_path("2025-10-13T13:25:07", "nonsense")
+    with pytest.raises(ValueError):
+        layout.ms_path("../../etc", "science")
+
+
+def _make_product(directory, content):
+    directory.mkdir(parents=True)
+    (directory / "table.dat").write_text(content)
+    (directory / "sub").mkdir()
+    (directory / "sub" / "x").write_text(content)
+
+
+def test_publish_directory_then_replace(tiers):
+    with tiers.staging("tile") as stage:
+        _make_product(stage / "a.ms", "first")
+        final = tiers.publish(stage / "a.ms", "ms/science/2025-10-13/a.ms")
+    assert (final / "table.dat").read_text() == "first"
+    with tiers.staging("tile") as stage:
+        _make_product(stage / "a.ms", "second")
+        tiers.publish(stage / "a.ms", "ms/science/2025-10-13/a.ms")
+    assert (final / "table.dat").read_text() == "second"
+    assert (final / "sub" / "x").read_text() == "second"
+    assert sorted(p.name for p in final.parent.iterdir()) == ["a.ms"]  # no litter
+
+
+def test_publish_across_filesystems_copies_then_renames(tmp_path):
+    if not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on a different filesystem from the test directory")
+    tiers = StorageTiers(data_root=tmp_path / "root", fast_root="/dev/shm/dsa110-test")
+    with tiers.staging("x") as stage:
+        assert str(stage).startswith("/dev/shm/")
+        _make_product(stage / "b.ms", "moved")
+        final = tiers.publish(stage / "b.ms", "ms/b.ms")
+        assert not (stage / "b.ms").exists()
+    assert (final / "sub" / "x").read_text() == "moved"
+    assert sorted(p.name for p in final.parent.iterdir()) == ["b.ms"]
+
+
+def test_staging_falls_back_to_ssd_when_tmpfs_is_short(tiers):
+    huge = 1 << 60
+    assert tiers.staging_root_for(huge) == tiers.stage_root
+    assert tiers.staging_root_for(0) == tiers.fast_root
+    no_fast = StorageTiers(data_root=tiers.data_root)
+    assert no_fast.staging_root_for(0) == tiers.data_root / "staging"
+
+
+def test_staging_is_removed_even_on_error(tiers):
+    with pytest.raises(RuntimeError):
+        with tiers.staging("t") as stage:
+            (stage / "f").write_text("x")
+            raise RuntimeError
+    assert not stage.exists()
+
+
+def test_killed_writer_litter_is_swept(tiers):
+    """A writer killed mid-stage leaves litter; the next staging cleans it."""
+    root = tiers.staging_root_for(0)
+    code = (
+        "import os, sys; from dsa110_resources.stores import StorageTiers;"
+        f"t = StorageTiers(data_root={str(tiers.data_root)!r}, fast_root={str(tiers.fast_root)!r});"
+        "cm = t.staging('victim'); p = cm.__enter__(); (p / 'half.ms').mkdir();"
+        "os._exit(9)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=False)
+    litter = [p for p in root.iterdir() if p.name.startswith(STAGING_PREFIX)]
+    assert len(litter) == 1 and "victim" in litter[0].name
+    with tiers.staging("next"):
+        remaining = [p for p in root.iterdir() if "victim" in p.name]
+    assert remaining == []
+
+
+def test_clean_stale_keeps_live_writers(tmp_path):
+    live = tmp_path / f"{STAGING_PREFIX}{os.getpid()}-abc-live"
+    live.mkdir()
+    assert clean_stale(tmp_path) == []
+    assert live.exists()
+
+
+def test_publish_refuses_missing_stage(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        publish(tmp_path / "nothing", tmp_path / "final")
