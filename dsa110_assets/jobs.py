@@ -1,0 +1,15 @@
+"""Jobs: the per-tile chain, run once per tile by the incoming-files sensor."""
+
+from dagster import AssetSelection, define_asset_job
+
+
+#: Everything partitioned by tile window (and the checks on it): one sensor
+#: run carries a tile from raw files to its image.
+TILE_ASSETS = AssetSelection.groups("tile")
+
+tile_job = define_asset_job(
+    "tile_job",
+    selection=TILE_ASSETS,
+    description="One tile through its whole chain: files -> MS -> calibrated MS -> image.",
+    tags={"dsa110/chain": "tile"},
+)

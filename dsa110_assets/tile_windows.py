@@ -1,0 +1,101 @@
+"""Per-window bookkeeping shared by the per-tile assets.
+
+A run covers one 5-minute window (sensor runs) or a range of them (backfills,
+``BackfillPolicy.multi_run``). Each asset walks the run's windows, does its
+work for the windows that hold a tile, and records what happened to every
+window. Dagster records one materialization for the whole range, so the
+per-window story goes into the metadata and the products database, and a
+run in which no window had anything to do materializes nothing: it ends as
+"no data", downstream steps are skipped, and an observation says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster import (
+    AssetExecutionContext,
+    AssetObservation,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+    Backoff,
+)
+
+from .partitions import TILE_MINUTES, TILE_PARTITION_FORMAT
+
+#: A day of windows (288) backfills in 6 runs, not 288.
+TILE_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=48)
+#: Transient failures (a busy database, a full tmpfs freed by a neighbour) get
+#: two more tries; bad input raises Failure(allow_retries=False) instead.
+TILE_RETRY_POLICY = RetryPolicy(max_retries=2, delay=20, backoff=Backoff.EXPONENTIAL)
+
+DONE, NO_DATA, SKIPPED, FAILED = "done", "no data", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class TileWindow:
+    key: str
+    start: dt.datetime
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.start + dt.timedelta(minutes=TILE_MINUTES)
+
+
+def run_windows(context: AssetExecutionContext) -> list[TileWindow]:
+    return [
+        TileWindow(key, dt.datetime.strptime(key, TILE_PARTITION_FORMAT).replace(tzinfo=dt.UTC))
+        for key in context.partition_keys
+    ]
+
+
+@dataclass
+class WindowOutcomes:
+    """What happened to each window of the run, and the metadata of the products."""
+
+    outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    products: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, window: TileWindow, status: str, detail: str = "") -> None:
+        self.outcomes[window.key] = (status, detail)
+
+    def add_product(self, window: TileWindow, metadata: dict[str, Any]) -> None:
+        self.record(window, DONE, metadata.get("tile_id", ""))
+        self.products.append(metadata)
+
+    @property
+    def any_done(self) -> bool:
+        return bool(self.products)
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for status, _ in self.outcomes.values():
+            counts[status] = counts.get(status, 0) + 1
+        return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+    def events(self, context: AssetExecutionContext) -> Iterator[Any]:
+        """A materialization if anything was made, else an observation saying why not."""
+        table = "\n".join(
+            f"| {key} | {status} | {detail} |" for key, (status, detail) in sorted(self.outcomes.items())
+        )
+        windows_md = MetadataValue.md("| window | outcome | detail |\n|---|---|---|\n" + table)
+        if not self.any_done:
+            context.log.info(f"{context.asset_key.to_user_string()}: nothing to do ({self.summary()})")
+            for key, (status, detail) in self.outcomes.items():
+                yield AssetObservation(
+                    asset_key=context.asset_key,
+                    partition=key,
+                    metadata={"outcome": status, "reason": detail or status},
+                )
+            return
+        metadata: dict[str, Any] = {"windows": windows_md, "summary": self.summary()}
+        if len(self.products) == 1:
+            metadata.update(self.products[0])
+        else:
+            metadata["tiles"] = MetadataValue.json(self.products)
+        yield MaterializeResult(metadata=metadata)

@@ -1,0 +1,111 @@
+"""The incoming-files sensor: grouping, run keys, high-water-mark cursor, timeout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+
+import pytest
+from dagster import build_sensor_context
+
+from dsa110_resources.ingest_resource import IngestResource
+from dsa110_sensors.incoming import incoming_tiles_sensor, list_recent_files, plan_tile_runs
+
+T0 = dt.datetime(2025, 10, 13, 13, 25, 7, tzinfo=dt.UTC)
+
+
+def drop_tile(incoming, start, subbands=range(16), jitter_s=3, sharded=True, age_s=0):
+    """Empty files with real names: the sensor only reads names and mtimes."""
+    directory = incoming / start.strftime("%Y-%m-%d") if sharded else incoming
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, sb in enumerate(subbands):
+        ts = start + dt.timedelta(seconds=(i * 7) % (jitter_s + 1))
+        path = directory / f"{ts:%Y-%m-%dT%H:%M:%S}_sb{sb:02d}.hdf5"
+        path.touch()
+        if age_s:
+            old = time.time() - age_s
+            os.utime(path, (old, old))
+        paths.append(path)
+    return paths
+
+
+def tick(ingest, cursor=None):
+    context = build_sensor_context(cursor=cursor, resources={"ingest": ingest})
+    result = incoming_tiles_sensor(context)
+    return result, json.loads(result.cursor)
+
+
+@pytest.fixture
+def ingest(tmp_path):
+    return IngestResource(incoming_dir=str(tmp_path / "incoming"), incomplete_wait_seconds=300)
+
+
+def test_complete_tiles_launch_once_with_tile_run_keys(ingest, tmp_path):
+    incoming = tmp_path / "incoming"
+    drop_tile(incoming, T0)
+    drop_tile(incoming, T0 + dt.timedelta(seconds=309), sharded=False)
+    result, cursor = tick(ingest)
+    keys = [r.run_key for r in result.run_requests]
+    assert keys == ["2025-10-13T13:25:07", "2025-10-13T13:30:16"]
+    assert [r.partition_key for r in result.run_requests] == ["2025-10-13T13:25", "2025-10-13T13:30"]
+    assert result.run_requests[0].tags["dsa110/tile"] == "2025-10-13T13:25:07"
+    assert cursor == {"high_water_mark": "2025-10-13T13:30:16"}
+
+    again, cursor2 = tick(ingest, json.dumps(cursor))
+    assert again.run_requests == [] and cursor2 == cursor
+    assert "no new tiles" in again.skip_reason.skip_message
+
+
+def test_semi_complete_tile_waits_then_launches(ingest, tmp_path):
+    incoming = tmp_path / "incoming"
+    drop_tile(incoming, T0, subbands=range(14))
+    result, cursor = tick(ingest)
+    assert result.run_requests == []
+    assert "waiting" in result.skip_reason.skip_message
+    assert cursor == {"high_water_mark": None}
+
+    for path in (incoming / "2025-10-13").iterdir():  # the wait runs out
+        os.utime(path, (time.time() - 301, time.time() - 301))
+    result, cursor = tick(ingest, json.dumps(cursor))
+    assert [r.run_key for r in result.run_requests] == ["2025-10-13T13:25:07"]
+    assert result.run_requests[0].tags["dsa110/tile_state"] == "semi_complete"
+
+
+def test_waiting_tile_holds_the_mark_but_not_later_tiles(ingest, tmp_path):
+    incoming = tmp_path / "incoming"
+    drop_tile(incoming, T0, subbands=range(13))  # waiting for stragglers
+    drop_tile(incoming, T0 + dt.timedelta(seconds=309))  # complete
+    result, cursor = tick(ingest)
+    assert [r.run_key for r in result.run_requests] == ["2025-10-13T13:30:16"]
+    assert cursor == {"high_water_mark": None}  # the waiting tile is not passed over
+    # A later tick re-requests the complete tile with the same run key, which
+    # Dagster drops: the run key is what guarantees "never launched twice".
+    result, _ = tick(ingest, json.dumps(cursor))
+    assert [r.run_key for r in result.run_requests] == ["2025-10-13T13:30:16"]
+
+
+def test_too_few_subbands_are_launched_to_be_reported(ingest, tmp_path):
+    drop_tile(tmp_path / "incoming", T0, subbands=range(5), age_s=1000)
+    result, cursor = tick(ingest)
+    assert result.run_requests[0].tags["dsa110/tile_state"] == "too_few"
+    assert cursor["high_water_mark"] == "2025-10-13T13:25:07"
+
+
+def test_old_date_directories_are_not_listed(ingest, tmp_path):
+    incoming = tmp_path / "incoming"
+    drop_tile(incoming, T0 - dt.timedelta(days=3))
+    drop_tile(incoming, T0)
+    files = list_recent_files(incoming, "2025-10-13T13:25:07")
+    assert {f.timestamp.date() for f in files} == {T0.date()}
+
+
+def test_plan_is_pure_and_respects_the_mark(ingest, tmp_path):
+    incoming = tmp_path / "incoming"
+    drop_tile(incoming, T0)
+    drop_tile(incoming, T0 + dt.timedelta(seconds=309))
+    files = list_recent_files(incoming, None)
+    plan = plan_tile_runs(files, "2025-10-13T13:25:07", ingest, dt.datetime.now(dt.UTC))
+    assert [g.tile_id for g, _ in plan.requests] == ["2025-10-13T13:30:16"]
