@@ -1,0 +1,293 @@
+"""The calibration registry: which caltable may be applied at which time.
+
+Every solved table is registered in the products database with a validity
+window centred on the time it was solved for (bandpass about +/-12 h, gains
+about +/-1 h, from :mod:`dsa110_resources.constants`, configurable through
+:class:`ValidityPolicy`). A lookup for a time picks, per table type, the valid
+table nearest in time in *either* direction whose window covers it; a table
+further than ``aging_fraction`` of its half-window from the time is still used
+but flagged as aging (and a warning is logged); when no window covers the
+time the lookup refuses with :class:`NoValidCalibration`, whose message says
+which table type is missing and how far away the nearest one is. The old
+pipeline made tables it never registered and let too-narrow windows leave
+data uncalibrated without saying so; both are errors here.
+
+Which tables go together: a gain table is solved with a bandpass (and maybe a
+delay table) pre-applied, and records their ids in ``parameters``. A lookup
+prefers that bandpass when it is still valid, so gains are never applied on
+top of a bandpass they were not solved against unless that one has expired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import astropy.units as u
+from astropy.time import Time
+from sqlalchemy import delete, select
+
+from dsa110_resources import constants as C
+from dsa110_resources.db.models import CalibrationApplication, CalibrationTable
+
+log = logging.getLogger(__name__)
+
+#: Table types in the order they are applied.
+APPLY_ORDER = ("K", "B", "G")
+CALTYPE_NAMES = {"K": "delay (K)", "B": "bandpass (B)", "G": "complex gain (G)"}
+
+
+class NoValidCalibration(LookupError):
+    """No registered table of a needed type covers the requested time."""
+
+    def __init__(self, time: dt.datetime, missing: dict[str, str]):
+        self.time, self.missing = time, missing
+        lines = [f"no valid calibration for {time.isoformat()}:"]
+        lines += [f"  {CALTYPE_NAMES.get(k, k)}: {why}" for k, why in missing.items()]
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class ValidityPolicy:
+    """Half-widths of validity windows, and when a table counts as aging."""
+
+    bandpass: u.Quantity = C.BANDPASS_VALIDITY
+    gain: u.Quantity = C.GAIN_VALIDITY
+    delay: u.Quantity = C.BANDPASS_VALIDITY  # delays are as stable as bandpasses
+    aging_fraction: float = 0.5  # beyond this fraction of the half-window: warn
+
+    def half_width(self, caltype: str) -> dt.timedelta:
+        width = {"B": self.bandpass, "G": self.gain, "K": self.delay}.get(caltype)
+        if width is None:
+            raise ValueError(f"unknown caltype {caltype!r}; expected one of {APPLY_ORDER}")
+        return dt.timedelta(seconds=float(width.to_value(u.s)))
+
+
+def as_datetime(time: Time | dt.datetime) -> dt.datetime:
+    """An aware UTC datetime from an astropy Time or a datetime (naive = UTC)."""
+    if isinstance(time, Time):
+        return time.utc.to_datetime(timezone=dt.UTC)
+    if time.tzinfo is None:
+        return time.replace(tzinfo=dt.UTC)
+    return time.astimezone(dt.UTC)
+
+
+def _hours(delta: dt.timedelta) -> float:
+    return delta.total_seconds() / 3600.0
+
+
+@dataclass(frozen=True)
+class SelectedTable:
+    """A table chosen for a time, with how old it is there."""
+
+    id: int
+    path: str
+    caltype: str
+    solved_for: dt.datetime
+    valid_from: dt.datetime
+    valid_to: dt.datetime
+    offset: dt.timedelta  # time - solved_for (negative: table solved later)
+    aging: bool
+    calibrator: str | None = None
+    parameters: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_row(cls, row: CalibrationTable, time: dt.datetime, policy: ValidityPolicy) -> SelectedTable:
+        offset = time - row.solved_for
+        half = min(row.solved_for - row.valid_from, row.valid_to - row.solved_for)
+        aging = abs(offset) > policy.aging_fraction * half
+        return cls(row.id, row.path, row.caltype, row.solved_for, row.valid_from, row.valid_to,
+                   offset, aging, row.calibrator, dict(row.parameters or {}))
+
+
+@dataclass
+class CalibrationSelection:
+    """The tables to apply to one time, in apply order, plus any warnings."""
+
+    time: dt.datetime
+    tables: list[SelectedTable]
+    warnings: list[str] = field(default_factory=list)
+
+    def paths(self) -> list[str]:
+        return [t.path for t in self.tables]
+
+    def by_type(self, caltype: str) -> SelectedTable | None:
+        return next((t for t in self.tables if t.caltype == caltype), None)
+
+
+def register_table(
+    db,
+    path: str | Path,
+    caltype: str,
+    solved_for: Time | dt.datetime,
+    *,
+    policy: ValidityPolicy = ValidityPolicy(),
+    source_ms: str | Path | None = None,
+    source_tile_id: str | None = None,
+    calibrator: str | None = None,
+    refant: str | None = None,
+    casa_version: str | None = None,
+    parameters: dict | None = None,
+    qa: dict | None = None,
+    status: str = "valid",
+) -> int:
+    """Record a published table with its validity window; returns its id.
+
+    Re-registering the same path (a re-run of the partition) replaces the
+    row's contents, so the registry never holds two rows for one file.
+    """
+    solved = as_datetime(solved_for)
+    half = policy.half_width(caltype)
+    values = dict(
+        caltype=caltype, solved_for=solved, valid_from=solved - half, valid_to=solved + half,
+        source_tile_id=source_tile_id, source_ms=None if source_ms is None else str(source_ms),
+        calibrator=calibrator, refant=refant, casa_version=casa_version,
+        parameters=parameters or {}, qa=qa or {}, status=status,
+    )
+    with db.session() as session:
+        row = session.scalars(select(CalibrationTable).where(CalibrationTable.path == str(path))).first()
+        if row is None:
+            row = CalibrationTable(path=str(path), **values)
+            session.add(row)
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+        session.flush()
+        return row.id
+
+
+def _candidates(session, caltype: str, time: dt.datetime) -> list[CalibrationTable]:
+    query = (
+        select(CalibrationTable)
+        .where(CalibrationTable.caltype == caltype, CalibrationTable.status == "valid")
+        .where(CalibrationTable.valid_from <= time, CalibrationTable.valid_to >= time)
+    )
+    rows = list(session.scalars(query))
+    rows.sort(key=lambda r: (abs(time - r.solved_for), -r.id))
+    return rows
+
+
+def _why_missing(session, caltype: str, time: dt.datetime) -> str:
+    """Describe the nearest table of this type (for the refusal message)."""
+    query = select(CalibrationTable).where(
+        CalibrationTable.caltype == caltype, CalibrationTable.status == "valid"
+    )
+    rows = list(session.scalars(query))
+    if not rows:
+        return "none registered"
+    near = min(rows, key=lambda r: abs(time - r.solved_for))
+    offset = _hours(time - near.solved_for)
+    side = "after" if offset > 0 else "before"
+    return (
+        f"stale: nearest {near.path} was solved {near.solved_for.isoformat()} "
+        f"({abs(offset):.2f} h {side} its solve), valid only "
+        f"{near.valid_from.isoformat()} .. {near.valid_to.isoformat()}"
+    )
+
+
+def lookup_table(db, caltype: str, time: Time | dt.datetime, *,
+                 policy: ValidityPolicy = ValidityPolicy()) -> SelectedTable:
+    """The valid table of ``caltype`` nearest to ``time`` whose window covers it."""
+    when = as_datetime(time)
+    with db.session() as session:
+        rows = _candidates(session, caltype, when)
+        if not rows:
+            raise NoValidCalibration(when, {caltype: _why_missing(session, caltype, when)})
+        return SelectedTable.from_row(rows[0], when, policy)
+
+
+def select_tables(
+    db,
+    time: Time | dt.datetime,
+    *,
+    required: Sequence[str] = ("B", "G"),
+    policy: ValidityPolicy = ValidityPolicy(),
+) -> CalibrationSelection:
+    """Choose the tables to apply at ``time`` (K if the bandpass needs it, B, G).
+
+    The gain table is chosen first (it ages fastest); the bandpass and delay it
+    was solved against are used when still valid, otherwise the nearest valid
+    ones, with a warning. Raises NoValidCalibration naming everything missing.
+    """
+    when = as_datetime(time)
+    missing: dict[str, str] = {}
+    chosen: dict[str, SelectedTable] = {}
+    warnings: list[str] = []
+    with db.session() as session:
+        valid = {ct: _candidates(session, ct, when) for ct in APPLY_ORDER}
+        by_id = {row.id: row for rows in valid.values() for row in rows}
+
+        def pick(caltype: str, preferred_id: int | None, for_what: str) -> None:
+            rows = valid[caltype]
+            if preferred_id is not None and preferred_id in by_id:
+                chosen[caltype] = SelectedTable.from_row(by_id[preferred_id], when, policy)
+                return
+            if preferred_id is not None:
+                warnings.append(
+                    f"{for_what} was solved against {CALTYPE_NAMES[caltype]} table id {preferred_id}, "
+                    f"which is not valid at {when.isoformat()}; using the nearest valid one instead"
+                )
+            if rows:
+                chosen[caltype] = SelectedTable.from_row(rows[0], when, policy)
+            elif caltype in required or preferred_id is not None:
+                missing[caltype] = _why_missing(session, caltype, when)
+
+        if "G" in required or valid["G"]:
+            pick("G", None, "")
+        gain = chosen.get("G")
+        pick("B", gain.parameters.get("bandpass_table_id") if gain else None, "the gain table")
+        bandpass = chosen.get("B")
+        delay_id = None
+        for table in (bandpass, gain):
+            if table is not None and table.parameters.get("delay_table_id") is not None:
+                delay_id = table.parameters["delay_table_id"]
+                break
+        if delay_id is not None or "K" in required:
+            pick("K", delay_id, "the bandpass table")
+    if missing:
+        raise NoValidCalibration(when, missing)
+    for table in chosen.values():
+        if table.aging:
+            warnings.append(
+                f"{CALTYPE_NAMES[table.caltype]} table {table.path} is aging: solved "
+                f"{_hours(table.offset):+.2f} h from {when.isoformat()}, valid to {table.valid_to.isoformat()}"
+            )
+    for message in warnings:
+        log.warning(message)
+    tables = [chosen[ct] for ct in APPLY_ORDER if ct in chosen]
+    return CalibrationSelection(when, tables, warnings)
+
+
+def record_application(db, ms_path: str | Path, table_ids: Iterable[int]) -> list[int]:
+    """Record which tables were applied to an MS (replacing an earlier record)."""
+    with db.session() as session:
+        session.execute(delete(CalibrationApplication).where(CalibrationApplication.ms_path == str(ms_path)))
+        rows = [CalibrationApplication(ms_path=str(ms_path), caltable_id=int(i)) for i in table_ids]
+        session.add_all(rows)
+        session.flush()
+        return [r.id for r in rows]
+
+
+def applied_tables(db, ms_path: str | Path) -> list[CalibrationTable]:
+    """The tables recorded as applied to an MS, in apply order."""
+    with db.session() as session:
+        query = (
+            select(CalibrationTable)
+            .join(CalibrationApplication, CalibrationApplication.caltable_id == CalibrationTable.id)
+            .where(CalibrationApplication.ms_path == str(ms_path))
+        )
+        rows = list(session.scalars(query))
+    return sorted(rows, key=lambda r: APPLY_ORDER.index(r.caltype) if r.caltype in APPLY_ORDER else 99)
+
+
+def reject_table(db, table_id: int, reason: str) -> None:
+    """Take a table out of lookups (e.g. failed QA), keeping its row and reason."""
+    with db.session() as session:
+        row = session.get(CalibrationTable, table_id)
+        if row is None:
+            raise KeyError(f"no calibration table with id {table_id}")
+        row.status = "rejected"
+        row.qa = dict(row.qa or {}, rejected_reason=reason)

@@ -1,0 +1,136 @@
+"""Which tiles hold a calibrator transit, ranked by beam-weighted flux.
+
+DSA-110 drift-scans on the meridian, so a calibrator is observed when its
+right ascension crosses the meridian point while the dishes point near its
+declination. A tile holds a transit when the calibrator's meridian crossing
+falls inside the tile's time range; how useful it is depends on how close
+the pointing declination is, i.e. on the primary beam. The ranking figure is
+the calibrator flux times the drift-averaged beam response over the tile
+(the beam model of :mod:`dsa110_resources.imaging.primary_beam`, the one home
+of the dish response), so a 22 Jy source 1 deg off the pointing can lose to an
+8.8 Jy source at beam centre.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import astropy.units as u
+from astropy.coordinates import EarthLocation, HADec, SkyCoord
+from astropy.time import Time
+
+from dsa110_resources import constants as C
+from dsa110_resources.catalogs import DEFAULT_CALIBRATORS, Calibrator
+from dsa110_resources.imaging.primary_beam import SIDEREAL_RATE, DriftScanBeam
+
+__all__ = ["TilePointing", "Transit", "find_transits", "rank_calibrator_tiles"]
+
+#: Drift-averaged response below which a transit is not worth calibrating on.
+DEFAULT_MIN_RESPONSE = 0.5
+
+
+@dataclass(frozen=True)
+class TilePointing:
+    """A tile's time range and where the dishes point (meridian, dec of date)."""
+
+    tile_id: str
+    start_time: Time
+    end_time: Time
+    pointing_mid: SkyCoord  # ICRS of the meridian point at mid-time (the MS FIELD)
+
+    @property
+    def mid_time(self) -> Time:
+        return self.start_time + (self.end_time - self.start_time) / 2
+
+    @classmethod
+    def from_declination(cls, tile_id: str, start_time: Time, end_time: Time,
+                         declination: u.Quantity, location: EarthLocation | None = None) -> TilePointing:
+        """From the pointing declination of date (as the raw files carry it)."""
+        location = location or C.site_location()
+        mid = start_time + (end_time - start_time) / 2
+        hadec = SkyCoord(ha=0 * u.deg, dec=declination, frame=HADec(obstime=mid, location=location))
+        return cls(tile_id, start_time, end_time, hadec.transform_to("icrs"))
+
+    @classmethod
+    def from_ms(cls, ms: str | Path) -> TilePointing:
+        """From a converted tile's MS (time span and FIELD phase centre)."""
+        from dsa110_resources.imaging.msinfo import TileObservation
+
+        obs = TileObservation.read(ms)
+        return cls(obs.tile_id, obs.start_time, obs.end_time, obs.phase_center)
+
+    def beam(self, freq: u.Quantity = 1.4 * u.GHz, time_samples: int = 25) -> DriftScanBeam:
+        return DriftScanBeam(self.pointing_mid, self.mid_time, self.start_time, self.end_time,
+                             freq, freq, time_samples=time_samples, freq_samples=1)
+
+
+@dataclass(frozen=True)
+class Transit:
+    """A calibrator crossing the meridian inside a tile."""
+
+    tile_id: str
+    calibrator: str
+    transit_time: Time
+    flux: u.Quantity  # catalog flux at the reference frequency
+    beam_response: float  # drift-averaged over the tile
+    offset: u.Quantity  # angular distance from the pointing at transit
+
+    @property
+    def weighted_flux(self) -> u.Quantity:
+        return self.flux * self.beam_response
+
+
+def _transit_time(coord: SkyCoord, tile: TilePointing) -> Time:
+    """When the source crosses the meridian nearest the tile's mid-time."""
+    dra = (coord.ra - tile.pointing_mid.ra).wrap_at(180 * u.deg)
+    return tile.mid_time + (dra.to(u.rad) / SIDEREAL_RATE).to(u.s)
+
+
+def find_transits(
+    tile: TilePointing,
+    calibrators: Mapping[str, Calibrator] | None = None,
+    *,
+    freq: u.Quantity = 1.4 * u.GHz,
+    min_response: float = DEFAULT_MIN_RESPONSE,
+) -> list[Transit]:
+    """Calibrators transiting inside ``tile`` with enough beam, brightest first.
+
+    Variable calibrators without a flux are skipped: they cannot be ranked
+    (nor modelled) until someone supplies a measured flux.
+    """
+    calibrators = DEFAULT_CALIBRATORS if calibrators is None else calibrators
+    beam = tile.beam(freq)
+    found: list[Transit] = []
+    for cal in calibrators.values():
+        if cal.flux is None:
+            continue
+        when = _transit_time(cal.coord, tile)
+        if not (tile.start_time <= when <= tile.end_time):
+            continue
+        response = float(beam.response(cal.coord))
+        if response < min_response:
+            continue
+        offset = abs(cal.coord.dec - tile.pointing_mid.dec).to(u.deg)
+        found.append(Transit(tile.tile_id, cal.name, when, cal.flux_at(freq), response, offset))
+    found.sort(key=lambda t: -t.weighted_flux.to_value(u.Jy))
+    return found
+
+
+def rank_calibrator_tiles(
+    tiles: Iterable[TilePointing],
+    calibrators: Mapping[str, Calibrator] | None = None,
+    **kwargs,
+) -> list[Transit]:
+    """Every calibrator transit in ``tiles``, best (highest beam-weighted flux) first."""
+    out = [t for tile in tiles for t in find_transits(tile, calibrators, **kwargs)]
+    out.sort(key=lambda t: -t.weighted_flux.to_value(u.Jy))
+    return out
+
+
+def best_transit(tile: TilePointing, calibrators: Mapping[str, Calibrator] | None = None,
+                 **kwargs) -> Transit | None:
+    """The brightest (beam-weighted) transit in a tile, or None."""
+    found = find_transits(tile, calibrators, **kwargs)
+    return found[0] if found else None
