@@ -1,0 +1,102 @@
+"""What imaging needs to know about a tile's Measurement Set.
+
+Read once, then passed around: the tile id, its time span, the phase centre
+(the meridian point at mid-time, which is also the dish pointing then), the
+band, and the antennas carrying data. FITS headers and the primary beam are
+built from this, never from defaults.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.time import Time
+
+from .params import ImagingParams
+from .primary_beam import DriftScanBeam
+
+_TILE_ID = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+
+
+@dataclass(frozen=True)
+class TileObservation:
+    """The observation behind one tile image."""
+
+    ms: Path
+    tile_id: str
+    start_time: Time  # leading edge of the first integration
+    end_time: Time  # trailing edge of the last integration
+    phase_center: SkyCoord  # ICRS; the meridian point at mid-time
+    freq_min: u.Quantity  # lowest / highest channel centre
+    freq_max: u.Quantity
+    bandwidth: u.Quantity  # sum of channel widths
+    telescope: str
+    n_antennas: int  # antennas appearing in unflagged rows
+
+    @property
+    def mid_time(self) -> Time:
+        return self.start_time + (self.end_time - self.start_time) / 2
+
+    @property
+    def ref_freq(self) -> u.Quantity:
+        return (self.freq_min + self.freq_max) / 2
+
+    def beam(self, params: ImagingParams) -> DriftScanBeam:
+        """The tile's hour-angle- and band-averaged primary beam."""
+        return DriftScanBeam(
+            pointing_mid=self.phase_center,
+            mid_time=self.mid_time,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            freq_min=self.freq_min,
+            freq_max=self.freq_max,
+            time_samples=params.pb_time_samples,
+            freq_samples=params.pb_freq_samples,
+        )
+
+    @classmethod
+    def read(cls, ms: str | Path, tile_id: str | None = None) -> TileObservation:
+        """Read from the MS; the tile id defaults to the ``<tile>.ms`` name."""
+        from casacore.tables import table, taql
+
+        ms = Path(ms)
+        if not (ms / "table.dat").exists():
+            raise FileNotFoundError(f"{ms} is not a Measurement Set")
+        with table(str(ms), ack=False) as main:
+            if main.nrows() == 0:
+                raise ValueError(f"{ms} has no rows")
+            span = taql(
+                "select min(TIME-INTERVAL/2) as t0, max(TIME+INTERVAL/2) as t1 from $main"
+            )
+            t0, t1 = float(span.getcol("t0")[0]), float(span.getcol("t1")[0])
+            a1 = main.getcol("ANTENNA1")
+            a2 = main.getcol("ANTENNA2")
+            n_ant = len(np.union1d(a1[a1 != a2], a2[a1 != a2]))
+        with table(f"{ms}::FIELD", ack=False) as field:
+            direction = field.getcol("PHASE_DIR")[0, 0]
+        with table(f"{ms}::SPECTRAL_WINDOW", ack=False) as spw:
+            freqs = np.concatenate([np.ravel(f) for f in spw.getcol("CHAN_FREQ")])
+            widths = np.concatenate([np.ravel(w) for w in spw.getcol("CHAN_WIDTH")])
+        with table(f"{ms}::OBSERVATION", ack=False) as obs:
+            names = obs.getcol("TELESCOPE_NAME") if obs.nrows() else [""]
+        if tile_id is None:
+            match = _TILE_ID.search(ms.name)
+            tile_id = match.group(0) if match else ms.name.removesuffix(".ms")
+        # MS TIME is seconds since MJD 0 (UTC), not Unix time: a known pitfall.
+        return cls(
+            ms=ms,
+            tile_id=tile_id,
+            start_time=Time(t0 / 86400.0, format="mjd", scale="utc"),
+            end_time=Time(t1 / 86400.0, format="mjd", scale="utc"),
+            phase_center=SkyCoord(ra=direction[0] * u.rad, dec=direction[1] * u.rad, frame="icrs"),
+            freq_min=freqs.min() * u.Hz,
+            freq_max=freqs.max() * u.Hz,
+            bandwidth=np.abs(widths).sum() * u.Hz,
+            telescope=str(names[0]),
+            n_antennas=int(n_ant),
+        )

@@ -1,0 +1,189 @@
+"""Imaging parameters with DSA-110 defaults, and the grid chosen from the data.
+
+The defaults follow imaging practice at DSA-110 (shared/dsa110-facts.md):
+multi-frequency synthesis of Stokes I, Briggs weighting with robust 0.5,
+cleaning to a few times the noise, the corrected image masked where the
+primary beam falls below 0.2. The image grid is not a fixed number: the cell
+is a fraction of the finest fringe spacing the MS actually holds (longest
+projected baseline at the highest frequency), and the field covers a multiple
+of the primary-beam FWHM, so a core-only tile gets a coarse small image and a
+tile with outriggers a fine large one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+
+from dsa110_resources import constants as C
+
+log = logging.getLogger(__name__)
+
+#: Airy FWHM = AIRY_FWHM_FACTOR * lambda / D (first-principles value of the
+#: (2 J1(x)/x)^2 pattern; primary_beam.py tests it).
+AIRY_FWHM_FACTOR = 1.0290
+
+#: Sizes WSClean and CASA both grid quickly (products of small primes, even).
+_FFT_FRIENDLY = sorted(
+    {2**a * 3**b * 5**c for a in range(1, 14) for b in range(0, 5) for c in range(0, 4)}
+)
+
+
+@dataclass(frozen=True)
+class ImagingParams:
+    """What to image and how. ``None`` fields are chosen from the MS.
+
+    Quantities carry units; ``with_overrides`` takes plain numbers in the
+    units named by each field's comment (what the command line passes).
+    """
+
+    size: int | None = None  # pixels per side; None: field_of_view / cell
+    cell: u.Quantity | None = None  # angle; None: finest fringe / cells_per_fringe
+    cells_per_fringe: float = 3.0  # sampling of lambda_min / B_max
+    field_of_view_fwhm: float = 1.5  # field side in units of the primary-beam FWHM
+    max_size: int = 8192  # refuse to build anything bigger by accident
+    weighting: str = "briggs"  # briggs | natural | uniform
+    robust: float = 0.5  # Briggs robust (DSA-110 practice: 0 to 0.5)
+    niter: int = 100_000  # upper bound; the threshold stops the clean
+    gain: float = 0.1  # minor-cycle loop gain
+    mgain: float = 0.8  # major-cycle gain (fraction of the peak cleaned per major cycle)
+    threshold_sigma: float = 3.0  # stop cleaning at this many noise sigma
+    mask_sigma: float = 5.0  # WSClean auto-mask: first clean to this, then to threshold within the mask
+    uv_min: u.Quantity | None = None  # e.g. 1000 lambda ("uv > 1 klambda" is optional practice)
+    data_column: str | None = None  # None: CORRECTED_DATA when it holds data, else DATA
+    pb_limit: float = C.PRIMARY_BEAM_LIMIT  # corrected image is NaN where the beam is lower
+    pb_time_samples: int = 9  # hour angles sampled across the tile for the averaged beam
+    pb_freq_samples: int = 5  # frequencies sampled across the band
+    threads: int = 2
+    memory_gb: float | None = 8.0  # WSClean -abs-mem; None: WSClean's own default
+    extra_args: tuple[str, ...] = field(default=())  # passed through to the backend
+
+    def with_overrides(self, **values) -> ImagingParams:
+        """A copy with the non-None ``values`` applied (plain numbers get units).
+
+        ``cell`` in arcsec, ``uv_min`` in wavelengths.
+        """
+        clean = {k: v for k, v in values.items() if v is not None}
+        if "cell" in clean and not isinstance(clean["cell"], u.Quantity):
+            clean["cell"] = float(clean["cell"]) * u.arcsec
+        if "uv_min" in clean and not isinstance(clean["uv_min"], u.Quantity):
+            clean["uv_min"] = float(clean["uv_min"]) * u.dimensionless_unscaled
+        return replace(self, **clean)
+
+    def uv_min_wavelengths(self) -> float | None:
+        if self.uv_min is None:
+            return None
+        return float(u.Quantity(self.uv_min).to_value(u.dimensionless_unscaled))
+
+
+@dataclass(frozen=True)
+class ImageGrid:
+    """The pixel grid of one image: side in pixels and the cell angle."""
+
+    size: int
+    cell: u.Quantity
+
+    @property
+    def field_of_view(self) -> u.Quantity:
+        return (self.size * self.cell).to(u.deg)
+
+
+@dataclass(frozen=True)
+class MsExtent:
+    """What the grid choice needs from an MS: longest baseline and frequencies."""
+
+    max_baseline: u.Quantity  # longest projected (u, v) length
+    freq_min: u.Quantity
+    freq_max: u.Quantity
+
+    @classmethod
+    def read(cls, ms: str | Path) -> MsExtent:
+        from casacore.tables import table
+
+        ms = str(ms)
+        with table(ms, ack=False) as main:
+            uvw = main.getcol("UVW")
+            usable = ~main.getcol("FLAG_ROW")
+            lengths = np.hypot(uvw[usable, 0], uvw[usable, 1])
+            b_max = float(lengths.max()) if lengths.size else 0.0
+        with table(f"{ms}::SPECTRAL_WINDOW", ack=False) as spw:
+            freqs = np.concatenate([np.ravel(f) for f in spw.getcol("CHAN_FREQ")])
+        return cls(b_max * u.m, freqs.min() * u.Hz, freqs.max() * u.Hz)
+
+
+def primary_beam_fwhm(freq: u.Quantity, diameter: u.Quantity = C.DISH_DIAMETER) -> u.Quantity:
+    """FWHM of the Airy power pattern of a uniformly illuminated dish."""
+    wavelength = freq.to(u.m, equivalencies=u.spectral())
+    return (AIRY_FWHM_FACTOR * wavelength / diameter * u.rad).to(u.deg)
+
+
+def fft_friendly(n: int) -> int:
+    """The smallest even 2^a 3^b 5^c at or above ``n``."""
+    return next(s for s in _FFT_FRIENDLY if s >= n)
+
+
+def choose_grid(extent: MsExtent, params: ImagingParams) -> ImageGrid:
+    """Cell from the finest fringe, size from the primary beam (either overridable).
+
+    cell = (lambda_min / B_max) / cells_per_fringe samples the synthesized beam
+    with ~3 pixels; the side covers ``field_of_view_fwhm`` primary-beam FWHMs at
+    the lowest frequency (where the beam is widest).
+    """
+    if params.cell is not None:
+        cell = params.cell.to(u.arcsec)
+    else:
+        if extent.max_baseline <= 0 * u.m:
+            raise ValueError("the MS has no unflagged baselines: cannot choose a cell size")
+        lam_min = extent.freq_max.to(u.m, equivalencies=u.spectral())
+        fringe = (lam_min / extent.max_baseline).decompose() * u.rad
+        # Round down to 0.1 arcsec so products of one array configuration share a grid.
+        cell = math.floor((fringe / params.cells_per_fringe).to_value(u.arcsec) * 10) / 10 * u.arcsec
+        cell = max(cell, 0.1 * u.arcsec)
+    if params.size is not None:
+        size = int(params.size)
+    else:
+        fov = params.field_of_view_fwhm * primary_beam_fwhm(extent.freq_min)
+        size = fft_friendly(math.ceil((fov / cell).decompose().value))
+    if size > params.max_size:
+        raise ValueError(
+            f"image of {size}^2 pixels at {cell:.2f} exceeds max_size={params.max_size};"
+            " set size/cell explicitly or raise max_size"
+        )
+    return ImageGrid(size=size, cell=cell)
+
+
+def choose_data_column(ms: str | Path, requested: str | None = None, sample_rows: int = 4096) -> str:
+    """CORRECTED_DATA when it holds calibrated data, else DATA; always logged.
+
+    An all-zero CORRECTED_DATA is a column created but never filled (a pitfall
+    of the old pipeline): imaging it would make an empty image, so DATA is
+    used and the fallback is logged loudly. An explicit request is honoured.
+    """
+    from casacore.tables import table
+
+    with table(str(ms), ack=False) as main:
+        columns = set(main.colnames())
+        if requested is not None:
+            if requested not in columns:
+                raise ValueError(f"{ms}: data column {requested} does not exist (has {sorted(columns)})")
+            log.info("imaging %s from %s (requested)", ms, requested)
+            return requested
+        if "CORRECTED_DATA" in columns:
+            n = main.nrows()
+            starts = sorted({0, max(0, n // 2 - sample_rows // 2), max(0, n - sample_rows)})
+            holds_data = any(
+                np.any(main.getcol("CORRECTED_DATA", startrow=s, nrow=min(sample_rows, n - s)) != 0)
+                for s in starts
+            )
+            if holds_data:
+                log.info("imaging %s from CORRECTED_DATA", ms)
+                return "CORRECTED_DATA"
+            log.warning("%s: CORRECTED_DATA is all zeros in the sampled rows; imaging DATA", ms)
+        else:
+            log.info("imaging %s from DATA (no CORRECTED_DATA column)", ms)
+    return "DATA"
