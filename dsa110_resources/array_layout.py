@@ -218,19 +218,20 @@ def nominal_layout(reference: EarthLocation | None = None) -> ArrayLayout:
     angle = np.deg2rad(-100.0 + 200.0 * ((k * 0.6180339887) % 1.0))  # mostly north, as built
     out_east, out_north = radius * np.sin(angle), radius * np.cos(angle)
 
-    # Arms: exact constant latitude / longitude from the facts, offsets along them.
-    ref_lat = ref.lat.to_value(u.rad)
-    ref_lon = ref.lon.to_value(u.deg)
+    # Offsets along the arms mapped through the ellipsoid, then the arm's
+    # constant latitude (E-W) / longitude (N-S) from the facts imposed exactly.
+    def geodetic(east, north):
+        enu = np.stack([east, north, np.zeros_like(east)], axis=-1) * u.m
+        loc = EarthLocation.from_geocentric(*enu_to_ecef(enu, ref).T)
+        return loc.lat.to_value(u.deg), loc.lon.to_value(u.deg)
+
+    _, ew_lon = geodetic(ew_east, np.zeros(51))
     ew_lat = np.full(51, C.EW_ARM_LATITUDE.to_value(u.deg))
-    meters_per_deg_lon = np.deg2rad(1.0) * 6378137.0 * np.cos(ref_lat)
-    meters_per_deg_lat = np.deg2rad(1.0) * 6378137.0
-    ew_lon = ref_lon + ew_east / meters_per_deg_lon
+    ns_lat, _ = geodetic(np.zeros(51), ns_north)
     ns_lon = np.full(51, C.NS_ARM_LONGITUDE.to_value(u.deg))
-    ns_lat = ref.lat.to_value(u.deg) + ns_north / meters_per_deg_lat
-    out_enu = np.stack([out_east, out_north, np.zeros(15)], axis=-1) * u.m
-    out_loc = EarthLocation.from_geocentric(*enu_to_ecef(out_enu, ref).T)
-    lat = np.r_[ew_lat, ns_lat, out_loc.lat.to_value(u.deg)]
-    lon = np.r_[ew_lon, ns_lon, out_loc.lon.to_value(u.deg)]
+    out_lat, out_lon = geodetic(out_east, out_north)
+    lat = np.r_[ew_lat, ns_lat, out_lat]
+    lon = np.r_[ew_lon, ns_lon, out_lon]
     height = np.full(117, ref.height.to_value(u.m))
     return ArrayLayout(
         station_numbers=np.arange(1, 118),
