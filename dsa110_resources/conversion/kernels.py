@@ -15,10 +15,13 @@ import numba
 import numpy as np
 
 _TWO_PI_OVER_C = 2.0 * math.pi / 299792458.0
+#: Channels between exact phase evaluations: one subband file.
+CHANNELS_PER_BLOCK = 48
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False)
-def rotate_reverse_conjugate(vis, flags, nsamples, delta_w, freqs_desc, present, weight, flag_row):
+def rotate_reverse_conjugate(vis, flags, nsamples, delta_w, freqs_desc, present, weight, flag_row,
+                             block):
     """In place over rows ``r`` (all arrays in file channel order on entry):
 
     ``vis[r, c] <- conj(vis[r, n-1-c] * exp(-2 pi i delta_w[r] f[n-1-c] / c))``,
@@ -35,12 +38,24 @@ def rotate_reverse_conjugate(vis, flags, nsamples, delta_w, freqs_desc, present,
         k = -_TWO_PI_OVER_C * delta_w[r]
         for p in range(n_pol):
             weight[r, p] = 0.0
+        # The phase is linear in frequency: one exact sin/cos per block of
+        # channels, then a complex recurrence (exact for a uniform block).
+        rots = np.empty(n_chan, dtype=np.complex128)
+        for c0 in range(0, n_chan, block):
+            c1 = min(c0 + block, n_chan)
+            ph = k * freqs_desc[c0]
+            rot = complex(math.cos(ph), math.sin(ph))
+            rots[c0] = rot
+            if c1 - c0 > 1:
+                dph = k * (freqs_desc[c1 - 1] - freqs_desc[c0]) / (c1 - c0 - 1)
+                step = complex(math.cos(dph), math.sin(dph))
+                for c in range(c0 + 1, c1):
+                    rot = rot * step
+                    rots[c] = rot
         for c in range(n_chan // 2 + n_chan % 2):
             c2 = n_chan - 1 - c
-            ph1 = k * freqs_desc[c]
-            ph2 = k * freqs_desc[c2]
-            rot1 = complex(math.cos(ph1), math.sin(ph1))
-            rot2 = complex(math.cos(ph2), math.sin(ph2))
+            rot1 = rots[c]
+            rot2 = rots[c2]
             for p in range(n_pol):
                 a = vis[r, c, p]
                 b = vis[r, c2, p]
@@ -82,5 +97,6 @@ def process_tile_arrays(vis: np.ndarray, flags: np.ndarray, nsamples: np.ndarray
     flag_row = np.empty(vis.shape[0], dtype=np.bool_)
     rotate_reverse_conjugate(vis, flags, nsamples, np.ascontiguousarray(delta_w, np.float64),
                              np.ascontiguousarray(freqs_desc, np.float64),
-                             np.ascontiguousarray(present, np.bool_), weight, flag_row)
+                             np.ascontiguousarray(present, np.bool_), weight, flag_row,
+                             CHANNELS_PER_BLOCK)
     return weight, flag_row
