@@ -94,6 +94,9 @@ def write_tile(
     times = start_time + (np.arange(n_t) + 0.5) * C.INTEGRATION_TIME
     mid = start_time + C.TILE_DURATION / 2
     jd = times.jd
+    # Recompute from the float64 JDs the files store: the sky moves ~15"/s, and
+    # JD rounding (~40 us) would otherwise offset phases on long baselines.
+    times = Time(jd, format="jd", scale="utc")
     dec = config.declination
 
     # --- array and baselines (ant1 <= ant2, time-major like the correlator) ---
