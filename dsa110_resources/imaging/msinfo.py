@@ -32,15 +32,22 @@ class TileObservation:
     start_time: Time  # leading edge of the first integration
     end_time: Time  # trailing edge of the last integration
     phase_center: SkyCoord  # ICRS; the meridian point at mid-time
-    freq_min: u.Quantity  # lowest / highest channel centre
-    freq_max: u.Quantity
-    bandwidth: u.Quantity  # sum of channel widths
+    frequencies: u.Quantity  # centres of the channels holding unflagged data
+    bandwidth: u.Quantity  # summed width of those channels
     telescope: str
     n_antennas: int  # antennas appearing in unflagged rows
 
     @property
     def mid_time(self) -> Time:
         return self.start_time + (self.end_time - self.start_time) / 2
+
+    @property
+    def freq_min(self) -> u.Quantity:
+        return self.frequencies.min()
+
+    @property
+    def freq_max(self) -> u.Quantity:
+        return self.frequencies.max()
 
     @property
     def ref_freq(self) -> u.Quantity:
@@ -53,8 +60,7 @@ class TileObservation:
             mid_time=self.mid_time,
             start_time=self.start_time,
             end_time=self.end_time,
-            freq_min=self.freq_min,
-            freq_max=self.freq_max,
+            frequencies=self.frequencies,
             time_samples=params.pb_time_samples,
             freq_samples=params.pb_freq_samples,
         )
@@ -74,14 +80,23 @@ class TileObservation:
                 "select min(TIME-INTERVAL/2) as t0, max(TIME+INTERVAL/2) as t1 from $main"
             )
             t0, t1 = float(span.getcol("t0")[0]), float(span.getcol("t1")[0])
+            # A missing subband is a block of flagged channels in every row:
+            # rows from mid-tile show which channels carry data.
+            n = main.nrows()
+            sample = min(n, 8192)
+            flags = main.getcol("FLAG", startrow=(n - sample) // 2, nrow=sample)
+            usable = ~np.all(flags, axis=(0, 2))
             a1 = main.getcol("ANTENNA1")
             a2 = main.getcol("ANTENNA2")
             n_ant = len(np.union1d(a1[a1 != a2], a2[a1 != a2]))
         with table(f"{ms}::FIELD", ack=False) as field:
             direction = field.getcol("PHASE_DIR")[0, 0]
         with table(f"{ms}::SPECTRAL_WINDOW", ack=False) as spw:
-            freqs = np.concatenate([np.ravel(f) for f in spw.getcol("CHAN_FREQ")])
-            widths = np.concatenate([np.ravel(w) for w in spw.getcol("CHAN_WIDTH")])
+            # One spectral window (the converter's convention).
+            freqs = np.ravel(spw.getcol("CHAN_FREQ")[0])
+            widths = np.ravel(spw.getcol("CHAN_WIDTH")[0])
+        if not usable.any():
+            raise ValueError(f"{ms}: every channel is flagged")
         with table(f"{ms}::OBSERVATION", ack=False) as obs:
             names = obs.getcol("TELESCOPE_NAME") if obs.nrows() else [""]
         if tile_id is None:
@@ -94,9 +109,8 @@ class TileObservation:
             start_time=Time(t0 / 86400.0, format="mjd", scale="utc"),
             end_time=Time(t1 / 86400.0, format="mjd", scale="utc"),
             phase_center=SkyCoord(ra=direction[0] * u.rad, dec=direction[1] * u.rad, frame="icrs"),
-            freq_min=freqs.min() * u.Hz,
-            freq_max=freqs.max() * u.Hz,
-            bandwidth=np.abs(widths).sum() * u.Hz,
+            frequencies=freqs[usable] * u.Hz,
+            bandwidth=np.abs(widths[usable]).sum() * u.Hz,
             telescope=str(names[0]),
             n_antennas=int(n_ant),
         )

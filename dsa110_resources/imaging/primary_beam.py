@@ -80,8 +80,7 @@ class DriftScanBeam:
     mid_time: Time
     start_time: Time
     end_time: Time
-    freq_min: u.Quantity
-    freq_max: u.Quantity
+    frequencies: u.Quantity  # channel centres carrying data
     time_samples: int = 9
     freq_samples: int = 5
     diameter: u.Quantity = C.DISH_DIAMETER
@@ -95,9 +94,14 @@ class DriftScanBeam:
         return (t - self.mid_time).to(u.s)
 
     def sample_frequencies(self) -> u.Quantity:
+        """Evenly spaced picks from the channels with data (gaps in the band are skipped)."""
+        freqs = np.sort(np.atleast_1d(self.frequencies.to(u.Hz)))
+        if self.freq_samples >= len(freqs):
+            return freqs
         if self.freq_samples == 1:
-            return ((self.freq_min + self.freq_max) / 2).reshape(1)
-        return np.linspace(self.freq_min, self.freq_max, self.freq_samples).to(u.Hz)
+            return freqs[len(freqs) // 2 : len(freqs) // 2 + 1]
+        picks = np.round(np.linspace(0, len(freqs) - 1, self.freq_samples)).astype(int)
+        return freqs[picks]
 
     def pointing_track(self) -> SkyCoord:
         """Where the dish points at each sampled time (ICRS)."""

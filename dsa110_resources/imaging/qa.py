@@ -61,33 +61,26 @@ class ReferenceSources:
         return len(self.flux)
 
     @classmethod
-    def from_truth(cls, truth) -> ReferenceSources:
-        """From the simulator's TileTruth (or any object with a ``sources`` table).
+    def from_truth(cls, truth, included_only: bool = True) -> ReferenceSources:
+        """From the simulator's TileTruth (its ``sources`` rows).
 
-        Accepts ``truth.sources`` with ra/dec (deg or Quantity) and flux (Jy
-        or Quantity) columns or attributes, which is what a sky model holds.
+        Uses ``true_flux_jy`` (catalog flux times any light-curve scaling at
+        mid-time) and, by default, only the sources actually put into the
+        visibilities (``included``).
         """
-        sources = getattr(truth, "sources", truth)
-        if hasattr(sources, "coords") and hasattr(sources, "flux"):
-            return cls(SkyCoord(sources.coords).icrs, u.Quantity(sources.flux, u.Jy))
+        rows = list(truth.sources if hasattr(truth, "sources") else truth)
+        if included_only:
+            rows = [r for r in rows if r.get("included", True)]
+        return cls.from_rows(rows)
 
-        def column(*names):
-            for name in names:
-                try:
-                    return sources[name]
-                except (KeyError, TypeError, IndexError, ValueError):
-                    pass
-                if hasattr(sources, name):
-                    return getattr(sources, name)
-            raise KeyError(f"truth sources have none of {names}")
-
-        ra = u.Quantity(column("ra", "ra_deg"), u.deg)
-        dec = u.Quantity(column("dec", "dec_deg"), u.deg)
-        flux = u.Quantity(column("flux", "flux_jy", "flux_density", "stokes_i"), u.Jy)
-        try:
-            names = tuple(str(n) for n in column("name", "names"))
-        except KeyError:
-            names = ()
+    @classmethod
+    def from_rows(cls, rows) -> ReferenceSources:
+        """From dict rows with ra_deg, dec_deg and true_flux_jy or flux_jy (a catalog)."""
+        rows = list(rows)
+        ra = np.array([r["ra_deg"] for r in rows], dtype=float) * u.deg
+        dec = np.array([r["dec_deg"] for r in rows], dtype=float) * u.deg
+        flux = np.array([r.get("true_flux_jy", r.get("flux_jy")) for r in rows], dtype=float) * u.Jy
+        names = tuple(str(r.get("name", f"src{i}")) for i, r in enumerate(rows))
         return cls(SkyCoord(ra=ra, dec=dec, frame="icrs"), flux, names)
 
 
