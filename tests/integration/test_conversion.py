@@ -1,0 +1,336 @@
+"""Tiles to Measurement Sets, checked on simulated tiles against independent code.
+
+pyuvdata (read, phase, write_ms) and CASA measures are the references; the
+converter's own phasing code is never used to check itself.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import astropy.units as u
+import h5py
+import numpy as np
+import pytest
+from astropy.time import Time
+from casacore import tables as ct
+
+from dsa110_resources import constants
+from dsa110_resources.conversion import (
+    ConversionOptions,
+    TileQuarantined,
+    convert_ready_tiles,
+    convert_tile,
+    convert_to_path,
+    find_tiles,
+)
+from dsa110_resources.db import MeasurementSet, ProductsDB, SubbandFile, Tile
+from dsa110_resources.simulation import SimulationConfig, write_tile
+from dsa110_resources.stores import StorageTiers
+
+START = Time("2025-10-13T13:25:00", scale="utc")
+SPEED_OF_LIGHT = 299792458.0
+
+
+def _simulate(directory: Path, config: SimulationConfig, start: Time = START, sky=None) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_tile(directory, start, config, sky=sky)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def semi_tile(tmp_path_factory) -> Path:
+    """13 of 16 subbands (13, 14, 15 missing), 10 antennas, noise on."""
+    config = SimulationConfig.tiny(n_active_antennas=10, subbands=tuple(range(13)), seed=3)
+    return _simulate(tmp_path_factory.mktemp("semi"), config)
+
+
+@pytest.fixture(scope="module")
+def semi_ms(semi_tile, tmp_path_factory):
+    group = find_tiles(semi_tile)[0]
+    out = tmp_path_factory.mktemp("semi_ms") / "tile.ms"
+    result = convert_to_path(group, out, fast_root=tmp_path_factory.mktemp("fast"))
+    return group, result
+
+
+def test_spectral_window_ascending_positive(semi_ms):
+    _, result = semi_ms
+    with ct.table(f"{result.ms_path}/SPECTRAL_WINDOW", ack=False) as spw:
+        freqs = spw.getcell("CHAN_FREQ", 0)
+        assert spw.nrows() == 1 and freqs.size == 768
+        assert np.all(np.diff(freqs) > 0)
+        assert freqs[0] == pytest.approx(1311.37e6, abs=0.01e6)
+        assert freqs[-1] == pytest.approx(1498.63e6, abs=0.01e6)
+        for col in ("CHAN_WIDTH", "EFFECTIVE_BW", "RESOLUTION"):
+            assert np.all(spw.getcell(col, 0) > 0)
+        assert spw.getcell("TOTAL_BANDWIDTH", 0) == pytest.approx(187.5e6)
+
+
+def test_missing_subbands_flagged_and_zero(semi_ms):
+    _, result = semi_ms
+    assert result.missing_subbands == [13, 14, 15]
+    with ct.table(str(result.ms_path), ack=False) as ms:
+        flags, data = ms.getcol("FLAG"), ms.getcol("DATA")
+    # sb13..15 are the lowest 3 x 48 channels of the ascending band.
+    assert flags[:, :144].all() and not np.any(data[:, :144])
+    assert not flags[:, 144:].all()
+    assert np.count_nonzero(data[:, 144:]) > 0.99 * data[:, 144:].size
+
+
+def test_ms_metadata(semi_ms):
+    _, result = semi_ms
+    ms = str(result.ms_path)
+    with ct.table(f"{ms}/ANTENNA", ack=False) as ant:
+        assert ant.nrows() == constants.N_STATIONS
+        assert set(ant.getcol("MOUNT")) == {"ALT-AZ"}
+        assert np.allclose(ant.getcol("DISH_DIAMETER"), 4.65)
+        radius = np.linalg.norm(ant.getcol("POSITION"), axis=1)
+        assert np.all(np.abs(radius - 6.37e6) < 0.03e6)  # ITRF, on the Earth's surface
+    with ct.table(f"{ms}/OBSERVATION", ack=False) as obs:
+        assert obs.getcell("TELESCOPE_NAME", 0) == "DSA-110"
+    with ct.table(f"{ms}/FIELD", ack=False) as field:
+        assert field.nrows() == 1
+    with ct.table(ms, ack=False) as main:
+        assert {"MODEL_DATA", "CORRECTED_DATA", "WEIGHT", "SIGMA"} <= set(main.colnames())
+        times = np.unique(main.getcol("TIME"))
+        assert times.size == constants.INTEGRATIONS_PER_FILE
+        # MJD seconds at integration centres: the first centre is half an integration in.
+        assert times[0] / 86400.0 == pytest.approx(START.mjd + 6.442451 / 86400, abs=2e-6)
+        weight, sigma = main.getcol("WEIGHT"), main.getcol("SIGMA")
+        assert np.all(weight > 0) and np.allclose(sigma, 1 / np.sqrt(weight))
+        assert np.array_equal(main.getcol("CORRECTED_DATA", 0, 50), main.getcol("DATA", 0, 50))
+        assert not np.any(main.getcol("MODEL_DATA", 0, 50))
+
+
+def _pyuvdata_reference(group, ra, dec, out: Path):
+    from pyuvdata import UVData
+
+    parts = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in group.paths:
+            uv = UVData()
+            uv.read(path, file_type="uvh5", run_check=False)
+            uv.uvw_array = uv.uvw_array.astype(np.float64)
+            parts.append(uv)
+        uv = parts[0]
+        if len(parts) > 1:
+            uv.fast_concat(parts[1:], axis="freq", inplace=True, run_check=False)
+        raw = uv.copy()
+        uv.phase(ra=ra, dec=dec, epoch="J2000", cat_name="mid")
+        uv.write_ms(str(out), run_check=False)
+    return raw, uv
+
+
+def test_uvw_and_data_match_pyuvdata(semi_ms, tmp_path):
+    """Same files through pyuvdata -> phase to the same centre -> write_ms."""
+    group, result = semi_ms
+    ra, dec = result.phase_centre.ra.rad, result.phase_centre.dec.rad
+    raw, phased = _pyuvdata_reference(group, ra, dec, tmp_path / "pyuvdata.ms")
+    with ct.table(str(result.ms_path), ack=False) as mine, \
+            ct.table(str(tmp_path / "pyuvdata.ms"), ack=False) as ref:
+        assert np.array_equal(mine.getcol("ANTENNA1"), ref.getcol("ANTENNA1"))
+        assert np.array_equal(mine.getcol("ANTENNA2"), ref.getcol("ANTENNA2"))
+        assert np.abs(mine.getcol("UVW") - ref.getcol("UVW")).max() < 1e-3  # 1 mm
+        ours, theirs = mine.getcol("DATA"), ref.getcol("DATA")
+    with ct.table(f"{result.ms_path}/SPECTRAL_WINDOW", ack=False) as spw:
+        our_freqs = spw.getcell("CHAN_FREQ", 0)
+    with ct.table(f"{tmp_path / 'pyuvdata.ms'}/SPECTRAL_WINDOW", ack=False) as spw:
+        their_freqs = np.concatenate([spw.getcell("CHAN_FREQ", i) for i in range(spw.nrows())])
+    theirs = theirs.reshape(theirs.shape[0], -1, theirs.shape[-1]) if theirs.ndim == 3 else theirs
+    columns = np.searchsorted(our_freqs, their_freqs)
+    assert np.allclose(our_freqs[columns], their_freqs)
+    scale = np.abs(theirs).max()
+    assert np.abs(ours[:, columns] - theirs).max() < 1e-5 * scale
+
+    # The known rotation, from pyuvdata's own uvw, on the raw file samples.
+    w_new = -ref_uvw_w(tmp_path / "pyuvdata.ms")
+    dw = w_new - raw.uvw_array[:, 2]
+    expect = np.conj(raw.data_array * np.exp(-2j * np.pi * dw[:, None, None]
+                                             * raw.freq_array[None, :, None] / SPEED_OF_LIGHT))
+    columns = np.searchsorted(our_freqs, raw.freq_array)
+    assert np.abs(ours[:, columns] - expect).max() < 1e-5 * scale
+
+
+def ref_uvw_w(ms: Path) -> np.ndarray:
+    with ct.table(str(ms), ack=False) as t:
+        return t.getcol("UVW")[:, 2]
+
+
+@pytest.mark.casa
+def test_field_is_mid_time_meridian_by_casa_measures(semi_ms):
+    import casatools
+
+    group, result = semi_ms
+    with ct.table(f"{result.ms_path}/FIELD", ack=False) as field:
+        ra, dec = field.getcell("PHASE_DIR", 0)[0]
+    with ct.table(str(result.ms_path), ack=False) as ms:
+        times = np.unique(ms.getcol("TIME"))
+    mid = 0.5 * (times[0] + times[-1])
+    with h5py.File(group.paths[0]) as h:
+        pointing = float(h["Header/extra_keywords/phase_center_dec"][()])
+    me, qa = casatools.measures(), casatools.quanta()
+    site = constants.site_location()
+    me.doframe(me.epoch("UTC", qa.quantity(mid, "s")))
+    me.doframe(me.position("ITRF", *[qa.quantity(v, "m") for v in site.itrs.cartesian.xyz.to_value(u.m)]))
+    j2000 = me.measure(me.direction("HADEC", qa.quantity(0, "rad"), qa.quantity(pointing, "rad")), "J2000")
+    ra_ref, dec_ref = j2000["m0"]["value"], j2000["m1"]["value"]
+    sep = np.arccos(np.clip(np.sin(dec) * np.sin(dec_ref)
+                            + np.cos(dec) * np.cos(dec_ref) * np.cos(ra - ra_ref), -1, 1))
+    assert np.rad2deg(sep) * 3600 < 1.0
+    md = casatools.msmetadata()
+    md.open(str(result.ms_path))
+    try:
+        assert md.nantennas() == constants.N_STATIONS
+        assert md.nchan(0) == constants.N_CHANNELS
+        assert md.nfields() == 1
+    finally:
+        md.close()
+        md.done()
+
+
+def test_rerun_replaces_and_killed_run_leaves_nothing(semi_tile, tmp_path):
+    group = find_tiles(semi_tile)[0]
+    fast, out = tmp_path / "fast", tmp_path / "out" / "tile.ms"
+    ctx = mp.get_context("spawn")
+    child = ctx.Process(target=_convert_then_die, args=(str(semi_tile), str(out), str(fast)))
+    child.start()
+    child.join(120)
+    assert child.exitcode == -9
+    assert not out.exists()
+    assert any(p.name.startswith(".staging-") for p in fast.iterdir())  # the litter is there...
+    convert_to_path(group, out, fast_root=fast)
+    assert not any(p.name.startswith(".staging-") for p in fast.iterdir())  # ...and swept
+    first = (out / "table.dat").stat().st_ino
+    convert_to_path(group, out, fast_root=fast)
+    assert (out / "table.dat").stat().st_ino != first
+    assert sorted(p.name for p in out.parent.iterdir()) == ["tile.ms"]
+
+
+def _convert_then_die(directory: str, out: str, fast: str) -> None:
+    import signal
+
+    from dsa110_resources.conversion import ms_writer
+
+    def killed(*_args, **_kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    ms_writer._write_subtables = killed  # die half-way through writing the MS
+    convert_to_path(find_tiles(directory)[0], Path(out), fast_root=Path(fast))
+
+
+def _break(kind: str, directory: Path) -> Path:
+    victim = sorted(directory.glob("*_sb05.hdf5"))[0]
+    if kind == "truncated":
+        with open(victim, "r+b") as f:
+            f.truncate(victim.stat().st_size // 2)
+    elif kind == "corrupt":
+        victim.write_bytes(b"this is not HDF5" * 1000)
+    elif kind == "inconsistent":
+        with h5py.File(victim, "r+") as h:
+            h["Header/extra_keywords/phase_center_dec"][()] = np.deg2rad(16.27)
+    return victim
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("truncated", "not a readable HDF5 file"),
+    ("corrupt", "not a readable HDF5 file"),
+    ("inconsistent", "pointing declination"),
+])
+def test_bad_file_quarantines_tile_and_nothing_else_stops(semi_tile, tmp_path, kind, message):
+    root = tmp_path / "data"
+    incoming = root / "incoming"
+    bad_dir, good_dir = incoming / "2025-10-13", incoming / "2025-10-14"
+    shutil.copytree(semi_tile, bad_dir)
+    victim = _break(kind, bad_dir)
+    # A second, healthy tile one day later (same files, renamed).
+    good_dir.mkdir()
+    for f in semi_tile.glob("*.hdf5"):
+        shutil.copy(f, good_dir / f.name.replace("2025-10-13", "2025-10-14"))
+    tiers = StorageTiers(data_root=root, fast_root=tmp_path / "fast")
+    db = ProductsDB.sqlite(root / "state" / "products.sqlite")
+    outcomes = convert_ready_tiles(find_tiles(incoming), tiers, db=db, wait=0 * u.s)
+    bad_id, good_id = sorted(outcomes)
+    error = outcomes[bad_id]
+    assert isinstance(error, TileQuarantined)
+    assert victim.name in str(error) and message in str(error)
+    qdir = root / "quarantine" / "2025-10-13" / bad_id
+    assert (qdir / "reason.txt").read_text().count(victim.name) >= 1
+    assert (qdir / victim.name).exists() and not victim.exists()  # moved aside
+    assert not (root / "ms" / "science" / "2025-10-13").exists()
+    assert (root / "ms" / "science" / "2025-10-14" / f"{good_id}.ms").is_dir()
+    with db.session() as s:
+        assert s.get(Tile, bad_id).status == "quarantined"
+        assert victim.name in s.get(Tile, bad_id).reason
+        assert s.get(Tile, good_id).status == "converted"
+        assert s.query(MeasurementSet).filter_by(tile_id=good_id).one().n_channels == 768
+        assert s.query(SubbandFile).filter_by(status="invalid").count() <= 1
+
+
+def test_late_and_duplicate_files_are_recorded_not_merged(semi_tile, tmp_path):
+    from dsa110_resources.conversion import registry
+
+    root = tmp_path / "data"
+    incoming = root / "incoming"
+    shutil.copytree(semi_tile, incoming)
+    tiers = StorageTiers(data_root=root, fast_root=tmp_path / "fast")
+    db = ProductsDB.sqlite(root / "state" / "products.sqlite")
+    (group,) = find_tiles(incoming)
+    registry.sync_groups(db, [group], wait=0 * u.s)
+    convert_tile(group, tiers, db=db)
+    # A straggler for sb13 and a second copy of sb02 arrive after conversion.
+    src = sorted(incoming.glob("*_sb12.hdf5"))[0]
+    shutil.copy(src, incoming / src.name.replace("_sb12", "_sb13"))
+    dup = sorted(incoming.glob("*_sb02.hdf5"))[0]
+    shutil.copy(dup, incoming / f"{group.tile_id}_sb02.hdf5" if dup.name[:19] != group.tile_id
+                else incoming / dup.name.replace(dup.name[17:19], "59"))
+    report = registry.sync_groups(db, find_tiles(incoming, known_tiles=registry.known_tile_ids(db)),
+                                  wait=0 * u.s)
+    assert len(report.late) + len(report.duplicates) == 2
+    with db.session() as s:
+        statuses = sorted(f.status for f in s.query(SubbandFile).filter(SubbandFile.status != "accepted"))
+        assert statuses == ["late", "late"]
+        assert s.get(Tile, group.tile_id).status == "converted"
+
+
+@pytest.mark.slow
+def test_point_source_lands_at_its_true_position(tmp_path):
+    """An off-centre point source imaged by WSClean sits where it was simulated."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from dsa110_resources.catalogs import SkyCatalog
+    from dsa110_resources.simulation import sky as simsky
+
+    config = SimulationConfig.tiny(n_active_antennas=48, subbands=(4,), noise=False,
+                                   primary_beam=False, seed=5)
+    mid = START + 0.5 * constants.TILE_DURATION
+    centre = simsky.meridian_coord(mid, config.declination)
+    source = centre.directional_offset_by(40 * u.deg, 0.25 * u.deg)
+    catalog = SkyCatalog(name=["offset"], ra_deg=[source.ra.deg], dec_deg=[source.dec.deg],
+                         flux_jy=[5.0], spectral_index=[0.0])
+    tile = _simulate(tmp_path / "in", config, sky=simsky.SkyModel(catalog))
+    result = convert_to_path(find_tiles(tile)[0], tmp_path / "t.ms", fast_root=tmp_path / "fast",
+                             options=ConversionOptions(model_data="none"))
+    name = tmp_path / "img"
+    subprocess.run(["wsclean", "-quiet", "-size", "1024", "1024", "-scale", "2asec", "-niter", "200",
+                    "-weight", "uniform", "-name", str(name), str(result.ms_path)],
+                   check=True, cwd=tmp_path, capture_output=True, timeout=300)
+    with fits.open(f"{name}-image.fits") as hdul:
+        header, image = hdul[0].header, hdul[0].data[0, 0]
+    wcs = WCS(header).celestial
+    y, x = np.unravel_index(np.argmax(image), image.shape)
+    # Sub-pixel peak by a parabola through the neighbours on each axis.
+    dx = 0.5 * (image[y, x - 1] - image[y, x + 1]) / (image[y, x - 1] - 2 * image[y, x] + image[y, x + 1])
+    dy = 0.5 * (image[y - 1, x] - image[y + 1, x]) / (image[y - 1, x] - 2 * image[y, x] + image[y + 1, x])
+    found = wcs.pixel_to_world(x + dx, y + dy)
+    beam = np.sqrt(header["BMAJ"] * header["BMIN"]) * 3600
+    offset = found.separation(source).arcsec
+    assert offset < 0.1 * beam, (offset, beam)
