@@ -13,6 +13,7 @@ from pathlib import Path
 from dsa110_resources.casa.resource import CasaResource
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.db.session import sqlite_url
+from dsa110_resources.ingest_resource import IngestResource
 from dsa110_resources.stores import layout
 from dsa110_resources.stores.resource import StorageResource
 
@@ -46,5 +47,11 @@ def resources_for(environment: str | None = None) -> dict:
             stage_root=os.environ.get("DSA110_STAGE_ROOT"),
         ),
         "products_db": ProductsDBResource(url=db_url),
+        "ingest": IngestResource(
+            incoming_dir=os.environ.get(
+                "DSA110_INCOMING", str(Path(data_root) / layout.incoming_dir())
+            ),
+            incomplete_wait_seconds=float(os.environ.get("DSA110_INCOMPLETE_WAIT", 600)),
+        ),
         "casa": CasaResource(timeout_seconds=float(os.environ.get("DSA110_CASA_TIMEOUT", 1800))),
     }

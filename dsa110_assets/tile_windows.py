@@ -32,7 +32,7 @@ from .partitions import TILE_MINUTES, TILE_PARTITION_FORMAT
 TILE_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=48)
 #: Transient failures (a busy database, a full tmpfs freed by a neighbour) get
 #: two more tries; bad input raises Failure(allow_retries=False) instead.
-TILE_RETRY_POLICY = RetryPolicy(max_retries=2, delay=20, backoff=Backoff.EXPONENTIAL)
+TILE_RETRY_POLICY = RetryPolicy(max_retries=2, delay=15, backoff=Backoff.EXPONENTIAL)
 
 DONE, NO_DATA, SKIPPED, FAILED = "done", "no data", "skipped", "failed"
 

@@ -1,0 +1,1 @@
+"""Quality checks on products, usable without Dagster (the asset checks call these)."""

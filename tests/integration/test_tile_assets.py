@@ -1,0 +1,120 @@
+"""The per-tile chain materialised in process on a tiny simulated tile, with its checks."""
+
+import datetime as dt
+
+import pytest
+from astropy.time import Time
+from dagster import DagsterEventType, DagsterInstance, Definitions
+from sqlalchemy import select
+
+from dsa110_assets import tiles
+from dsa110_assets.definitions import defs as production_defs
+from dsa110_assets.jobs import tile_job
+from dsa110_resources.casa.resource import CasaResource
+from dsa110_resources.db import MeasurementSet, ProductsDB, SubbandFile, Tile
+from dsa110_resources.db.resource import ProductsDBResource
+from dsa110_resources.db.session import sqlite_url
+from dsa110_resources.ingest_resource import IngestResource
+from dsa110_resources.simulation import SimulationConfig, write_tile
+from dsa110_resources.stores.resource import StorageResource
+
+pytestmark = pytest.mark.casa
+START = Time("2025-10-13T13:25:07", scale="utc")
+WINDOW = "2025-10-13T13:25"
+
+
+@pytest.fixture
+def site(tmp_path):
+    data = tmp_path / "data"
+    incoming = data / "incoming" / "2025-10-13"
+    truth = write_tile(incoming, START, SimulationConfig.tiny(seed=3))
+    resources = {
+        "storage": StorageResource(data_root=str(data), fast_root=str(tmp_path / "shm")),
+        "products_db": ProductsDBResource(url=sqlite_url(data / "state" / "products.sqlite")),
+        # The tiny preset writes 2 subbands; the completeness rule is an operator knob.
+        "ingest": IngestResource(
+            incoming_dir=str(data / "incoming"), min_subbands=1, incomplete_wait_seconds=0
+        ),
+        "casa": CasaResource(),
+    }
+    definitions = Definitions(
+        assets=production_defs.assets,
+        asset_checks=production_defs.asset_checks,
+        jobs=[tile_job],
+        resources=resources,
+    )
+    return definitions, data, truth
+
+
+def run(definitions, key, instance):
+    job = definitions.get_job_def("tile_job")
+    return job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+
+
+def events(result, event_type):
+    return [e for e in result.all_events if e.event_type == event_type]
+
+
+def test_tile_becomes_a_checked_measurement_set(site):
+    definitions, data, truth = site
+    instance = DagsterInstance.ephemeral()
+    result = run(definitions, WINDOW, instance)
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)}
+    assert {"subband_group", "measurement_set"} <= materialized
+    checks = {
+        e.event_specific_data.check_name: e.event_specific_data.passed
+        for e in events(result, DagsterEventType.ASSET_CHECK_EVALUATION)
+    }
+    assert checks == {"ms_integrity": True, "ms_flag_fraction": True}
+
+    tile_id = min(p.name[:19] for p in truth.files.values())
+    ms_path = data / "ms" / "science" / "2025-10-13" / f"{tile_id}.ms"
+    assert (ms_path / "table.dat").exists()
+    db = ProductsDB(sqlite_url(data / "state" / "products.sqlite"))
+    with db.session() as s:
+        tile = s.get(Tile, tile_id)
+        assert tile.status == "converted" and tile.partition_key == WINDOW
+        assert tile.declination_deg == pytest.approx(SimulationConfig.tiny().declination.to_value("deg"), abs=1e-3)
+        assert s.scalars(select(MeasurementSet.path)).all() == [str(ms_path)]
+        assert len(s.scalars(select(SubbandFile)).all()) == len(truth.files)
+    materialization = events(result, DagsterEventType.ASSET_MATERIALIZATION)[-1]
+    metadata = materialization.event_specific_data.materialization.metadata
+    assert metadata["tile_id"].value == tile_id and metadata["n_rows"].value > 0
+
+    # Re-running the partition replaces the MS in place: one MS, one DB row.
+    again = run(definitions, WINDOW, instance)
+    assert again.success
+    with db.session() as s:
+        assert s.scalars(select(MeasurementSet.path)).all() == [str(ms_path)]
+    assert sorted(p.name for p in ms_path.parent.iterdir()) == [ms_path.name]
+
+
+def test_empty_window_ends_as_no_data(site):
+    definitions, data, _ = site
+    result = run(definitions, "2025-10-13T13:40", DagsterInstance.ephemeral())
+    assert result.success
+    assert events(result, DagsterEventType.ASSET_MATERIALIZATION) == []
+    observations = events(result, DagsterEventType.ASSET_OBSERVATION)
+    assert observations[0].event_specific_data.asset_observation.metadata["outcome"].value == "no data"
+    skipped = {e.step_key for e in events(result, DagsterEventType.STEP_SKIPPED)}
+    assert "measurement_set" in skipped
+
+
+def test_corrupt_file_quarantines_the_tile_and_names_the_file(site):
+    definitions, data, truth = site
+    bad = sorted(truth.files.values())[0]
+    bad.write_bytes(bad.read_bytes()[:4096])  # truncated mid-write
+    result = run(definitions, WINDOW, DagsterInstance.ephemeral())
+    assert not result.success
+    failure = events(result, DagsterEventType.STEP_FAILURE)[0]
+    message = failure.event_specific_data.error.message + str(failure.event_specific_data.user_failure_data)
+    assert bad.name in message
+    quarantine = data / "quarantine" / "2025-10-13"
+    reason = next(quarantine.glob("*/reason.txt")).read_text()
+    assert bad.name in reason
+    assert not bad.exists()  # moved, not left for the next sensor tick
+    db = ProductsDB(sqlite_url(data / "state" / "products.sqlite"))
+    with db.session() as s:
+        assert s.scalars(select(Tile.status)).all() == ["quarantined"]
+        assert s.scalars(select(MeasurementSet)).all() == []
