@@ -72,10 +72,13 @@ def test_publish_across_filesystems_copies_then_renames(tmp_path):
     assert sorted(p.name for p in final.parent.iterdir()) == ["b.ms"]
 
 
-def test_staging_falls_back_to_ssd_when_tmpfs_is_short(tiers):
+def test_staging_falls_back_to_ssd_when_tmpfs_is_short(tmp_path):
+    tiers = StorageTiers(data_root=tmp_path / "root", fast_root=tmp_path / "shm", fast_margin=0.0)
     huge = 1 << 60
     assert tiers.staging_root_for(huge) == tiers.stage_root
     assert tiers.staging_root_for(0) == tiers.fast_root
+    full = StorageTiers(data_root=tmp_path / "root", fast_root=tmp_path / "shm", fast_margin=1.0)
+    assert full.staging_root_for(0) == full.stage_root  # the margin is honoured
     no_fast = StorageTiers(data_root=tiers.data_root)
     assert no_fast.staging_root_for(0) == tiers.data_root / "staging"
 
