@@ -22,7 +22,6 @@ from casacore import tables as ct
 
 from dsa110_resources import constants
 from dsa110_resources.conversion import (
-    ConversionOptions,
     TileQuarantined,
     convert_ready_tiles,
     convert_tile,
@@ -317,8 +316,8 @@ def test_point_source_lands_at_its_true_position(tmp_path):
     catalog = SkyCatalog(name=["offset"], ra_deg=[source.ra.deg], dec_deg=[source.dec.deg],
                          flux_jy=[5.0], spectral_index=[0.0])
     tile = _simulate(tmp_path / "in", config, sky=simsky.SkyModel(catalog))
-    result = convert_to_path(find_tiles(tile)[0], tmp_path / "t.ms", fast_root=tmp_path / "fast",
-                             options=ConversionOptions(model_data="none"))
+    # Default options: CORRECTED_DATA = DATA, which WSClean images by default.
+    result = convert_to_path(find_tiles(tile)[0], tmp_path / "t.ms", fast_root=tmp_path / "fast")
     name = tmp_path / "img"
     subprocess.run(["wsclean", "-quiet", "-size", "1024", "1024", "-scale", "2asec", "-niter", "200",
                     "-weight", "uniform", "-name", str(name), str(result.ms_path)],
