@@ -167,3 +167,112 @@ class Image(Base):
     qa: Mapped[dict[str, Any] | None]
     is_valid: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ForcedPhotometry(Base):
+    """One forced flux measurement of a catalog source on one image (and band)."""
+
+    __tablename__ = "forced_photometry"
+    __table_args__ = (
+        Index("ux_forced_image_source_band", "image_path", "source_id", "band", unique=True),
+        Index("ix_forced_source_band_epoch", "source_id", "band", "epoch_mjd"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_path: Mapped[str] = mapped_column(String(1024))
+    tile_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    source_id: Mapped[str] = mapped_column(String(64))
+    band: Mapped[str] = mapped_column(String(16), default="full")
+    freq_hz: Mapped[float | None] = mapped_column(Float)
+    epoch_mjd: Mapped[float] = mapped_column(Float)
+    ra_deg: Mapped[float] = mapped_column(Float)
+    dec_deg: Mapped[float] = mapped_column(Float)
+    flux_jy: Mapped[float] = mapped_column(Float)
+    flux_err_jy: Mapped[float] = mapped_column(Float)
+    local_rms_jy: Mapped[float | None] = mapped_column(Float)
+    pb_gain: Mapped[float | None] = mapped_column(Float)
+    snr: Mapped[float | None] = mapped_column(Float)
+    blended: Mapped[bool] = mapped_column(Boolean, default=False)
+    edge: Mapped[bool] = mapped_column(Boolean, default=False)
+    norm_flux_jy: Mapped[float | None] = mapped_column(Float)
+    norm_flux_err_jy: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class FluxCorrection(Base):
+    """Per-epoch flux-scale correction from the reference sources."""
+
+    __tablename__ = "flux_corrections"
+    __table_args__ = (Index("ux_flux_correction_epoch_band", "epoch_mjd", "band", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    epoch_mjd: Mapped[float] = mapped_column(Float)
+    band: Mapped[str] = mapped_column(String(16), default="full")
+    correction: Mapped[float] = mapped_column(Float)
+    correction_err: Mapped[float] = mapped_column(Float)
+    n_references: Mapped[int] = mapped_column(Integer)
+    reference_ids: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class VariabilityMetric(Base):
+    """Per-source variability statistics as of one day."""
+
+    __tablename__ = "variability_metrics"
+    __table_args__ = (Index("ux_variability_source_day_band", "source_id", "day", "band", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(String(64))
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    band: Mapped[str] = mapped_column(String(16), default="full")
+    n_epochs: Mapped[int] = mapped_column(Integer)
+    weighted_mean_jy: Mapped[float | None] = mapped_column(Float)
+    eta: Mapped[float | None] = mapped_column(Float)
+    chi2_nu: Mapped[float | None] = mapped_column(Float)
+    v: Mapped[float | None] = mapped_column(Float)
+    vs_max: Mapped[float | None] = mapped_column(Float)
+    m_at_vs_max: Mapped[float | None] = mapped_column(Float)
+    two_epoch_flag: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ESECandidate(Base):
+    """A source whose light curve matches the extreme-scattering-event shape."""
+
+    __tablename__ = "ese_candidates"
+    __table_args__ = (Index("ux_ese_source_day_band", "source_id", "day", "band", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(String(64))
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    band: Mapped[str] = mapped_column(String(16), default="full")
+    rank: Mapped[int] = mapped_column(Integer)
+    snr: Mapped[float] = mapped_column(Float)
+    depth: Mapped[float | None] = mapped_column(Float)
+    duration_days: Mapped[float | None] = mapped_column(Float)
+    t0_mjd: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    details: Mapped[dict[str, Any] | None]
+    plot_path: Mapped[str | None] = mapped_column(String(1024))
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new | confirmed | rejected
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Mosaic(Base):
+    """An hourly or nightly mosaic product with the tiles that went in."""
+
+    __tablename__ = "mosaics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # hourly | nightly
+    partition_key: Mapped[str] = mapped_column(String(32), index=True)
+    path: Mapped[str] = mapped_column(String(1024), unique=True)
+    start_time: Mapped[dt.datetime]
+    end_time: Mapped[dt.datetime]
+    n_tiles: Mapped[int] = mapped_column(Integer)
+    tiles: Mapped[dict[str, Any] | None]  # included / excluded with reasons
+    noise_jy: Mapped[float | None] = mapped_column(Float)
+    coverage: Mapped[float | None] = mapped_column(Float)
+    qa: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
