@@ -52,6 +52,7 @@ def resources_for(environment: str | None = None) -> dict:
                 "DSA110_INCOMING", str(Path(data_root) / layout.incoming_dir())
             ),
             incomplete_wait_seconds=float(os.environ.get("DSA110_INCOMPLETE_WAIT", 600)),
+            min_subbands=int(os.environ.get("DSA110_MIN_SUBBANDS", 12)),
         ),
         "casa": CasaResource(timeout_seconds=float(os.environ.get("DSA110_CASA_TIMEOUT", 1800))),
     }

@@ -140,6 +140,7 @@ def subband_group(
         with db.session() as s:
             row = s.get(Tile, group.tile_id)
             row.declination_deg = declination
+            row.partition_key = window.key
             if row.status not in registry.FINAL_STATUSES:
                 row.status = state.value  # the completeness rule configured here decides
         outcomes.add_product(

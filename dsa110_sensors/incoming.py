@@ -121,8 +121,13 @@ def tile_run_request(group: TileGroup, state: TileState) -> RunRequest:
 
 @sensor(
     job=tile_job,
-    minimum_interval_seconds=30,
-    default_status=DefaultSensorStatus.STOPPED,
+    minimum_interval_seconds=int(os.environ.get("DSA110_SENSOR_INTERVAL", 30)),
+    # Off until an operator turns it on (the demo turns it on by environment).
+    default_status=(
+        DefaultSensorStatus.RUNNING
+        if os.environ.get("DSA110_SENSOR_DEFAULT") == "running"
+        else DefaultSensorStatus.STOPPED
+    ),
     description="Launches one run per ready tile of subband files in the incoming directory.",
 )
 def incoming_tiles_sensor(context: SensorEvaluationContext, ingest: IngestResource):

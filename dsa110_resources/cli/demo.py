@@ -2,7 +2,50 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+
+@click.command("demo")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
+              show_default=True, help="Where the simulated feed and all products go.")
+@click.option("--headless", is_flag=True,
+              help="No UI: run every tile in this process and print a summary at the end.")
+@click.option("--tiles", "n_tiles", type=int, default=12, show_default=True,
+              help="Tiles to simulate (12 ~ one hour; the first holds a 3C286 transit).")
+@click.option("--preset", type=click.Choice(["small", "tiny", "full"]), default="small", show_default=True,
+              help="small: 24 antennas x 16 subbands; tiny: 6 x 2; full: 96 x 16 (~2.2 GB/tile).")
+@click.option("--speedup", type=float, default=20.0, show_default=True,
+              help="Telescope cadence speed-up (20: a tile every ~15 s).")
+@click.option("--port", type=int, default=3000, show_default=True, help="Dagster UI port.")
+@click.option("--graph", is_flag=True, help="Only print the pipeline's asset graph and exit.")
+def command(data_root: Path, headless: bool, n_tiles: int, preset: str, speedup: float, port: int,
+            graph: bool) -> None:
+    """Run the pipeline on a simulated telescope feed.
+
+    Without --headless this starts Dagster's webserver and daemon with the
+    incoming-files sensor on, and prints the UI address; products land under
+    --data-root while you watch.
+    """
+    from dsa110_assets import demo
+
+    if graph:
+        for line in describe_definitions():
+            click.echo(line)
+        return
+    settings = demo.DemoSettings(data_root=data_root.resolve(), n_tiles=n_tiles, preset=preset,
+                                 speedup=speedup, port=port)
+    if headless:
+        outcomes = demo.run_headless(settings, log=click.echo)
+        click.echo(f"\nruns: {sum(v == 'succeeded' for v in outcomes.values())} succeeded,"
+                   f" {sum(v == 'failed' for v in outcomes.values())} failed")
+        for line in demo.summary(settings.data_root):
+            click.echo(line)
+        if any(v == "failed" for v in outcomes.values()):
+            raise SystemExit(1)
+    else:
+        demo.run_interactive(settings, log=click.echo)
 
 
 def describe_definitions() -> list[str]:
@@ -25,14 +68,3 @@ def describe_definitions() -> list[str]:
     lines += [f"  job {j.name}" for j in repo.get_all_jobs() if not j.name.startswith("__")]
     lines.append(f"  resources: {', '.join(sorted(repo.get_top_level_resources()))}")
     return lines
-
-
-@click.command("demo")
-def command() -> None:
-    """Run the pipeline on a simulated telescope feed (prints the asset graph for now)."""
-    for line in describe_definitions():
-        click.echo(line)
-    click.echo(
-        "\nThe end-to-end simulated-telescope demo arrives with the asset-graph issue;"
-        " for now this shows the code location that `dagster dev` would serve."
-    )
