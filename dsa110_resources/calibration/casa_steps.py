@@ -72,14 +72,14 @@ def gaincal(ms: str, caltable: str, **kwargs) -> dict:
 
     casatasks.gaincal(vis=ms, caltable=caltable, **kwargs)
     rows = _require_table(caltable, f"gaincal gaintype={kwargs.get('gaintype')}")
-    return {"rows": rows}
+    return {"rows": rows, "casa_version": casa_version()}
 
 
 def bandpass(ms: str, caltable: str, **kwargs) -> dict:
     import casatasks
 
     casatasks.bandpass(vis=ms, caltable=caltable, **kwargs)
-    return {"rows": _require_table(caltable, "bandpass")}
+    return {"rows": _require_table(caltable, "bandpass"), "casa_version": casa_version()}
 
 
 def applycal(ms: str, gaintable: list[str], interp: list[str], calwt: bool = True,

@@ -44,7 +44,7 @@ from astropy.coordinates import SkyCoord
 
 from dsa110_resources import constants as C
 from dsa110_resources.catalogs import DEFAULT_CALIBRATORS, Calibrator, SkyCatalog, get_calibrator
-from dsa110_resources.imaging.msinfo import TileObservation
+from dsa110_resources.calibration.tileinfo import TileInfo
 from dsa110_resources.imaging.primary_beam import DriftScanBeam
 
 __all__ = [
@@ -96,14 +96,14 @@ def _check_fluxes(names, flux_jy) -> None:
         raise ModelError(f"sky model sources without a usable flux (missing, zero or not finite): {which}")
 
 
-def tile_beam(obs: TileObservation, freq_hz: float, time_samples: int = C.INTEGRATIONS_PER_FILE) -> DriftScanBeam:
+def tile_beam(obs: TileInfo, freq_hz: float, time_samples: int = C.INTEGRATIONS_PER_FILE) -> DriftScanBeam:
     """The drift-averaged beam of a tile at one frequency."""
-    f = freq_hz * u.Hz
-    return DriftScanBeam(obs.phase_center, obs.mid_time, obs.start_time, obs.end_time, f, f,
+    return DriftScanBeam(pointing_mid=obs.phase_center, mid_time=obs.mid_time, start_time=obs.start_time,
+                         end_time=obs.end_time, frequencies=np.atleast_1d(freq_hz) * u.Hz,
                          time_samples=time_samples, freq_samples=1)
 
 
-def beam_attenuation(obs: TileObservation, coords: SkyCoord, freqs_hz: np.ndarray,
+def beam_attenuation(obs: TileInfo, coords: SkyCoord, freqs_hz: np.ndarray,
                      n_freq: int = BEAM_FREQ_SAMPLES) -> np.ndarray:
     """Drift-averaged Airy response (n_src, n_chan) at the MS channels."""
     coords = coords.reshape(-1) if coords.shape else coords.reshape(1)
@@ -112,15 +112,6 @@ def beam_attenuation(obs: TileObservation, coords: SkyCoord, freqs_hz: np.ndarra
     if len(grid) == 1:
         return np.repeat(samples, len(freqs_hz), axis=1)
     return np.stack([np.interp(freqs_hz, grid, row) for row in samples])
-
-
-def _ms_frequencies(ms: Path) -> np.ndarray:
-    from casacore.tables import table
-
-    with table(f"{ms}::SPECTRAL_WINDOW", ack=False) as spw:
-        if spw.nrows() != 1:
-            raise ModelError(f"{ms}: expected one spectral window, found {spw.nrows()}")
-        return np.asarray(spw.getcell("CHAN_FREQ", 0), float)
 
 
 def sources_in_beam(
@@ -135,7 +126,7 @@ def sources_in_beam(
 
     Returns the selection and each selected source's band-centre response.
     """
-    obs = TileObservation.read(ms)
+    obs = TileInfo.read(ms)
     near = catalog.cone(obs.phase_center, search_radius)
     if len(near) == 0:
         return near, np.zeros(0)
@@ -146,9 +137,9 @@ def sources_in_beam(
     return near.select(keep), response[keep]
 
 
-def _as_sources(ms: Path, catalog: SkyCatalog, beam: bool) -> tuple[TileObservation, SkyModelSources]:
-    obs = TileObservation.read(ms)
-    freqs = _ms_frequencies(ms)
+def _as_sources(ms: Path, catalog: SkyCatalog, beam: bool) -> tuple[TileInfo, SkyModelSources]:
+    obs = TileInfo.read(ms)
+    freqs = obs.freqs_hz
     if len(catalog) == 0:
         raise ModelError(f"empty sky model for {ms}: no sources to predict (MODEL_DATA would be all zeros)")
     _check_fluxes(catalog.name, catalog.flux_jy)
@@ -262,15 +253,27 @@ def predict_model(ms: str | Path, catalog: SkyCatalog, *, beam: bool = True, kin
 def calibrator_model(ms: str | Path, calibrator: str | Calibrator,
                      calibrators: Mapping[str, Calibrator] | None = None, *, beam: bool = True) -> dict:
     """MODEL_DATA from one calibrator (its catalog flux and spectrum, beam-attenuated)."""
-    cal = calibrator if isinstance(calibrator, Calibrator) else get_calibrator(
-        calibrator, DEFAULT_CALIBRATORS if calibrators is None else dict(calibrators))
+    cal = resolve_calibrator(calibrator, calibrators)
+    return predict_model(ms, calibrator_as_catalog(cal), beam=beam, kind="calibrator",
+                         extra={"calibrator": cal.name})
+
+
+def resolve_calibrator(calibrator: str | Calibrator,
+                       calibrators: Mapping[str, Calibrator] | None = None) -> Calibrator:
+    """A Calibrator from a name (looked up in ``calibrators`` or the default list)."""
+    if isinstance(calibrator, Calibrator):
+        return calibrator
+    return get_calibrator(calibrator, DEFAULT_CALIBRATORS if calibrators is None else dict(calibrators))
+
+
+def calibrator_as_catalog(cal: Calibrator) -> SkyCatalog:
+    """One calibrator as a one-row catalog; a missing or zero flux is an error."""
     if cal.flux is None or not np.isfinite(cal.flux.to_value(u.Jy)) or cal.flux.to_value(u.Jy) <= 0:
         raise ModelError(f"calibrator {cal.name} has no usable flux ({cal.flux}): supply a measured one")
-    catalog = SkyCatalog(
+    return SkyCatalog(
         np.array([cal.name], object), np.array([cal.coord.ra.deg]), np.array([cal.coord.dec.deg]),
         np.array([cal.flux.to_value(u.Jy)]), np.array([cal.spectral_index]), ref_freq=cal.ref_freq,
     )
-    return predict_model(ms, catalog, beam=beam, kind="calibrator", extra={"calibrator": cal.name})
 
 
 def catalog_model(ms: str | Path, catalog: SkyCatalog, *, flux_limit: u.Quantity,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import EarthLocation, HADec, SkyCoord
 from astropy.time import Time
 
@@ -56,14 +57,15 @@ class TilePointing:
     @classmethod
     def from_ms(cls, ms: str | Path) -> TilePointing:
         """From a converted tile's MS (time span and FIELD phase centre)."""
-        from dsa110_resources.imaging.msinfo import TileObservation
+        from dsa110_resources.calibration.tileinfo import TileInfo
 
-        obs = TileObservation.read(ms)
+        obs = TileInfo.read(ms)
         return cls(obs.tile_id, obs.start_time, obs.end_time, obs.phase_center)
 
     def beam(self, freq: u.Quantity = 1.4 * u.GHz, time_samples: int = 25) -> DriftScanBeam:
-        return DriftScanBeam(self.pointing_mid, self.mid_time, self.start_time, self.end_time,
-                             freq, freq, time_samples=time_samples, freq_samples=1)
+        return DriftScanBeam(pointing_mid=self.pointing_mid, mid_time=self.mid_time, start_time=self.start_time,
+                             end_time=self.end_time, frequencies=np.atleast_1d(freq.to_value(u.Hz)) * u.Hz,
+                             time_samples=time_samples, freq_samples=1)
 
 
 @dataclass(frozen=True)
