@@ -18,8 +18,9 @@ from ._common import data_root_option, db_url_option
               help="Write the MS here. Default: ms/<kind>/YYYY-MM-DD/<tile>.ms under the data root, "
                    "recorded in the products database.")
 @click.option("--kind", type=click.Choice(["science", "calibrators"]), default="science", show_default=True)
-@click.option("--model-data", type=click.Choice(["zero", "none"]), default="zero", show_default=True,
-              help="zero: MODEL_DATA zeros and CORRECTED_DATA = DATA; none: columns only.")
+@click.option("--model-data", type=click.Choice(["zero", "absent"]), default="zero", show_default=True,
+              help="zero: MODEL_DATA zeros and CORRECTED_DATA = DATA; absent: DATA only "
+                   "(the calibration step creates the others).")
 @click.option("--weight-spectrum/--no-weight-spectrum", default=False, show_default=True)
 @click.option("--fast-root", type=click.Path(path_type=Path), default=Path("/dev/shm/dsa110"),
               show_default=True, help="tmpfs staging directory (falls back to SSD when short).")

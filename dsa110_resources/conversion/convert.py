@@ -40,7 +40,7 @@ DEFAULT_FAST_ROOT = Path("/dev/shm/dsa110")
 class ConversionOptions:
     """How a tile becomes an MS (defaults are the pipeline's)."""
 
-    model_data: str = "zero"  # "zero": MODEL_DATA=0, CORRECTED_DATA=DATA; "none": columns only
+    model_data: str = "zero"  # "zero": MODEL_DATA=0, CORRECTED_DATA=DATA; "absent": DATA only
     weight_spectrum: bool = False  # also write nsamples per channel as WEIGHT_SPECTRUM
     limits: ValidationLimits = field(default_factory=ValidationLimits)
     location: EarthLocation | None = None  # array reference; default: the files' own
@@ -69,7 +69,7 @@ class ConversionResult:
 def estimate_ms_bytes(n_rows: int, options: ConversionOptions = ConversionOptions()) -> int:
     """Bytes the MS will take (used to pick tmpfs or SSD staging)."""
     cells = n_rows * constants.N_CHANNELS * len(constants.POLARIZATIONS)
-    per_cell = 8 * (1 if options.model_data == "none" else 3) + 1 / 8
+    per_cell = 8 * (1 if options.model_data == "absent" else 3) + 1 / 8
     if options.weight_spectrum:
         per_cell += 4
     return int(cells * per_cell * 1.05 + n_rows * 64 + 16e6)

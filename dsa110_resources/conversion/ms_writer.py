@@ -87,12 +87,16 @@ def _array_column(name: str, value, shape: list[int], group: str, comment: str) 
                              comment=comment)
 
 
-def _main_description(n_chan: int, n_pol: int, weight_spectrum: bool) -> tuple[dict, dict]:
+def _main_description(n_chan: int, n_pol: int, weight_spectrum: bool,
+                      scratch_columns: bool = True) -> tuple[dict, dict]:
     shape = [n_chan, n_pol]
-    columns = [
-        _array_column("DATA", 0j, shape, "TiledData", "The data column"),
-        _array_column("MODEL_DATA", 0j, shape, "TiledModel", "The model data column"),
-        _array_column("CORRECTED_DATA", 0j, shape, "TiledCorrected", "The corrected data column"),
+    columns = [_array_column("DATA", 0j, shape, "TiledData", "The data column")]
+    if scratch_columns:
+        columns += [
+            _array_column("MODEL_DATA", 0j, shape, "TiledModel", "The model data column"),
+            _array_column("CORRECTED_DATA", 0j, shape, "TiledCorrected", "The corrected data column"),
+        ]
+    columns += [
         _array_column("FLAG", False, shape, "TiledFlag", "The data flags"),
         _array_column("UVW", 0.0, [3], "TiledUVW", "Vector with uvw coordinates (in meters)"),
         ct.makearrcoldesc("WEIGHT", 0.0, ndim=1, shape=[n_pol], options=4, valuetype="float",
@@ -257,15 +261,19 @@ def write_ms(path: Path, main: MainColumns, meta: MSMetadata, *,
              model_data: str = "zero") -> Path:
     """Create the MS at ``path`` (must not exist) and fill it.
 
-    ``model_data``: "zero" leaves MODEL_DATA zero and writes CORRECTED_DATA as
-    a copy of DATA, so CASA tasks (tclean's default datacolumn is
-    "corrected") never find empty cells; "none" leaves both zero for the
-    calibration step to fill. Either way the columns exist with all cells
-    defined; the calibration step must put a real model in MODEL_DATA.
+    ``model_data``: "zero" (default) creates MODEL_DATA (zeros) and
+    CORRECTED_DATA (a copy of DATA), so CASA and WSClean (which image
+    CORRECTED_DATA when it exists) never meet empty cells; the calibration
+    step must still put a real model in MODEL_DATA. "absent" writes DATA
+    only (a third of the bytes) and leaves both columns to the calibration
+    step (CASA's clearcal/setjy(usescratch=True) create them).
     """
     path = Path(path)
     n_rows, n_chan, n_pol = main.data.shape
-    desc, dminfo = _main_description(n_chan, n_pol, main.weight_spectrum is not None)
+    if model_data not in ("zero", "absent"):
+        raise ValueError(f"model_data must be 'zero' or 'absent', got {model_data!r}")
+    desc, dminfo = _main_description(n_chan, n_pol, main.weight_spectrum is not None,
+                                     scratch_columns=model_data == "zero")
     ms = ct.default_ms(str(path), desc, dminfo)
     try:
         ms.addrows(n_rows)
@@ -295,8 +303,6 @@ def write_ms(path: Path, main: MainColumns, meta: MSMetadata, *,
         if model_data == "zero":
             # MODEL_DATA is not written: casacore fills new tiles with zeros.
             _put_chunked(ms, "CORRECTED_DATA", main.data)
-        elif model_data != "none":
-            raise ValueError(f"model_data must be 'zero' or 'none', got {model_data!r}")
     finally:
         ms.close()
     _write_subtables(path, meta, n_pol)
