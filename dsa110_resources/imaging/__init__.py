@@ -13,6 +13,7 @@ from .fits_products import PRODUCT_UNITS, product_path
 from .msinfo import TileObservation
 from .params import ImageGrid, ImagingParams, MsExtent, choose_data_column, choose_grid, primary_beam_fwhm
 from .primary_beam import DriftScanBeam, airy_beam, airy_power, correct
+from .records import image_tile, qa_document, record_images
 from .qa import ImageQA, RecoveryStats, ReferenceSources, measure, robust_noise
 
 __all__ = [
@@ -37,5 +38,8 @@ __all__ = [
     "measure",
     "primary_beam_fwhm",
     "product_path",
+    "image_tile",
+    "qa_document",
+    "record_images",
     "robust_noise",
 ]

@@ -14,13 +14,14 @@ import logging
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import astropy.units as u
 import numpy as np
 from astropy.io import fits
-from astropy.wcs import WCS
+from astropy.wcs import WCS, FITSFixedWarning
 
 from . import tclean as tclean_backend
 from . import wsclean as wsclean_backend
@@ -113,7 +114,10 @@ def _write_products(raw, observation, backend, grid, params, data_column, caltab
         cube = np.asarray(hdul[0].data, dtype=np.float32)
     residual_cube = np.asarray(fits.getdata(raw.residual), dtype=np.float32)
     beam = restoring_beam(header)
-    wcs = WCS(header)
+    with warnings.catch_warnings():
+        # WSClean writes DATE-OBS without MJD-OBS; astropy's fix is harmless.
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(header)
     image = plane(cube)
     residual = plane(residual_cube)
     pb = observation.beam(params).on_grid(wcs, image.shape)

@@ -42,9 +42,24 @@ def tclean_arguments(ms: Path, imagename: str, grid: ImageGrid, params: ImagingP
         robust=params.robust,
         niter=params.niter,
         gain=params.gain,
+        # WSClean's -mgain: each major cycle cleans the peak down by this
+        # fraction. DSA-110's PSF sidelobes are high, so tclean's default
+        # (cyclefactor x sidelobe) would stop every minor cycle after a few
+        # components and spend its time in major cycles.
         cyclefactor=1.0,
+        maxpsffraction=1.0 - params.mgain,
+        minpsffraction=min(0.05, 1.0 - params.mgain),
         nsigma=params.threshold_sigma,
         threshold="0Jy",
+        # WSClean's -auto-mask: without a mask, cleaning to 3 sigma keeps
+        # pulling noise into the model (the residual rms, and with it the
+        # threshold, keeps falling). auto-multithresh grows a mask from peaks
+        # above mask_sigma and cleans to nsigma inside it.
+        usemask="auto-multithresh",
+        noisethreshold=params.mask_sigma,
+        sidelobethreshold=2.0,
+        lownoisethreshold=1.5,
+        minbeamfrac=0.1,
         # CASA knows no DSA-110 beam; the product computes its own, so tclean
         # must not blank anything on a beam of its own (negative: no mask).
         pblimit=-1e-6,
