@@ -147,7 +147,7 @@ def run_interactive(settings: DemoSettings, log=print) -> None:
     """dagster dev (webserver + daemon, sensor on) while the telescope feeds it."""
     prepare_instance(settings)
     env = environment(settings)
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "dsa110_assets.definitions",
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(REPO_ROOT / "workspace.yaml"),
                "-p", str(settings.port), "-h", "127.0.0.1"]
     dagster = subprocess.Popen(command, env=env, cwd=REPO_ROOT, start_new_session=True)
     try:

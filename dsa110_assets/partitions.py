@@ -19,8 +19,11 @@ from dagster import (
     TimeWindowPartitionsDefinition,
 )
 
-TILE_PARTITION_FORMAT = "%Y-%m-%dT%H:%M"
-TILE_MINUTES = 5
+from dsa110_resources import constants
+from dsa110_resources.conversion.naming import window_key
+
+TILE_PARTITION_FORMAT = constants.TILE_WINDOW_FORMAT
+TILE_MINUTES = constants.TILE_WINDOW_MINUTES
 
 PARTITION_START = os.environ.get("DSA110_PARTITION_START", "2025-10-01T00:00")
 
@@ -45,6 +48,4 @@ daily_partitions = DailyPartitionsDefinition(
 
 def tile_partition_key(time: dt.datetime) -> str:
     """The key of the 5-minute window holding ``time`` (a tile's group timestamp)."""
-    time = time.astimezone(dt.UTC)
-    floored = time.replace(minute=time.minute - time.minute % TILE_MINUTES, second=0, microsecond=0)
-    return floored.strftime(TILE_PARTITION_FORMAT)
+    return window_key(time)

@@ -44,7 +44,6 @@ from dsa110_resources.ingest_resource import IngestResource
 from dsa110_resources.stores.resource import StorageResource
 
 from dsa110_resources.qa import ms_integrity as ms_qa
-from .check_windows import check_partition_keys
 from .partitions import tile_partitions
 from .tile_windows import (
     FAILED,
@@ -140,7 +139,6 @@ def subband_group(
         with db.session() as s:
             row = s.get(Tile, group.tile_id)
             row.declination_deg = declination
-            row.partition_key = window.key
             if row.status not in registry.FINAL_STATUSES:
                 row.status = state.value  # the completeness rule configured here decides
         outcomes.add_product(
@@ -240,7 +238,7 @@ def measurement_set(
 
 
 def _run_measurement_sets(context: AssetCheckExecutionContext, db) -> list[MeasurementSet]:
-    keys = check_partition_keys(context, tile_partitions)
+    keys = context.partition_keys
     with db.session() as s:
         return list(
             s.scalars(
@@ -252,7 +250,12 @@ def _run_measurement_sets(context: AssetCheckExecutionContext, db) -> list[Measu
         )
 
 
-@asset_check(asset=measurement_set, blocking=True, description="The MS opens and follows the conventions.")
+@asset_check(
+    asset=measurement_set,
+    blocking=True,
+    partitions_def=tile_partitions,
+    description="The MS opens and follows the conventions.",
+)
 def ms_integrity(context: AssetCheckExecutionContext, products_db: ProductsDBResource):
     results = {ms.tile_id: ms_qa.integrity_problems(Path(ms.path)) for ms in _run_measurement_sets(context, products_db.db())}
     bad = {tile: problems for tile, problems in results.items() if problems}
@@ -267,6 +270,7 @@ def ms_integrity(context: AssetCheckExecutionContext, products_db: ProductsDBRes
 @asset_check(
     asset=measurement_set,
     blocking=True,
+    partitions_def=tile_partitions,
     description="Flagged fraction of the data present (missing subbands excluded) below the limit.",
 )
 def ms_flag_fraction(context: AssetCheckExecutionContext, products_db: ProductsDBResource):

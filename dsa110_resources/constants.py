@@ -85,3 +85,7 @@ def band_frequencies():
 
     width = CHANNEL_WIDTH.to_value(u.Hz)
     return (BAND_LOW.to_value(u.Hz) + width / 2 + width * np.arange(N_CHANNELS)) * u.Hz
+
+# --- Time windows (Dagster partitions mirror these) -------------------------
+TILE_WINDOW_MINUTES = 5  # tiles are ~309 s apart: a window holds at most one
+TILE_WINDOW_FORMAT = "%Y-%m-%dT%H:%M"

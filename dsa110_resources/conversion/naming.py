@@ -55,3 +55,13 @@ def parse_tile_id(tile_id: str) -> dt.datetime:
 
 def subband_file_name(tile_id: str, subband: int) -> str:
     return f"{tile_id}_sb{subband:02d}.hdf5"
+
+
+def window_key(when: dt.datetime) -> str:
+    """The 5-minute window holding ``when`` (a tile's time), e.g. ``2025-10-13T13:25``.
+
+    Tiles are keyed by this in the products DB and as Dagster partitions.
+    """
+    when = when.astimezone(dt.UTC)
+    minute = when.minute - when.minute % constants.TILE_WINDOW_MINUTES
+    return when.replace(minute=minute, second=0, microsecond=0).strftime(constants.TILE_WINDOW_FORMAT)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from ..db import MeasurementSet, ProductsDB, SubbandFile, Tile
 from .grouping import DEFAULT_INCOMPLETE_WAIT, SubbandPath, TileGroup
+from .naming import window_key
 
 #: Tile statuses after which new files are late rather than welcome.
 FINAL_STATUSES = ("converted", "quarantined")
@@ -67,7 +68,7 @@ def sync_groups(db: ProductsDB, groups: Iterable[TileGroup], *, now: dt.datetime
             final = tile is not None and tile.status in FINAL_STATUSES
             if tile is None:
                 tile = Tile(tile_id=group.tile_id, group_time=group.time,
-                            partition_key=group.time.strftime("%Y-%m-%dT%H:%M"))
+                            partition_key=window_key(group.time))
                 s.add(tile)
             for ref in group.files.values():
                 if os.fspath(ref.path) in seen:
@@ -100,7 +101,7 @@ def _ensure_tile(s, group: TileGroup) -> Tile:
     tile = s.get(Tile, group.tile_id)
     if tile is None:
         tile = Tile(tile_id=group.tile_id, group_time=group.time,
-                    partition_key=group.time.strftime("%Y-%m-%dT%H:%M"))
+                    partition_key=window_key(group.time))
         s.add(tile)
         for ref in group.files.values():
             s.add(_file_row(ref, group.tile_id, "accepted"))
