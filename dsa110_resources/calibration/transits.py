@@ -105,9 +105,11 @@ def find_transits(
     calibrators = DEFAULT_CALIBRATORS if calibrators is None else calibrators
     beam = tile.beam(freq)
     found: list[Transit] = []
+    seen: set[str] = set()
     for cal in calibrators.values():
-        if cal.flux is None:
+        if cal.flux is None or cal.name in seen:  # lists may hold aliases of one source
             continue
+        seen.add(cal.name)
         when = _transit_time(cal.coord, tile)
         if not (tile.start_time <= when <= tile.end_time):
             continue

@@ -70,3 +70,40 @@ def test_ranking_by_beam_weighted_flux(transit_3c147, tmp_path):
 def test_variable_calibrator_without_flux_is_skipped():
     start, dec = calibrator_transit_start("3C454.3", Time("2025-10-13T00:00:00"))
     assert find_transits(_tile(start, dec)) == []
+
+
+VLA_LIST = """\
+IAU NAME  EPOCH  POS.REF  RA                DEC               ALT. NAME
+0834+555  J2000  A 08h34m54.904000s  55d34'21.07090"  Aug01  4C55.16
+0831+557  B1950  A 08h31m04.379000s  55d44'41.41000"
+-----------------------------------------------------
+BAND        A B C D    FLUX(Jy)    UVMIN(kL)  UVMAX(kL)
+=====================================================
+ 20cm    L  P P P P      8.80
+  6cm    C  P P P P      4.40
+
+2253+161  J2000  A 22h53m57.747939s  16d08'53.560890"  Aug01  3C454.3
+-----------------------------------------------------
+BAND        A B C D    FLUX(Jy)    UVMIN(kL)  UVMAX(kL)
+=====================================================
+  6cm    C  P P P P     10.00
+"""
+
+
+def test_vla_calibrator_list_format(tmp_path):
+    import math
+
+    from dsa110_resources.catalogs.vla_calibrators import read_calibrator_list
+
+    path = tmp_path / "callist.txt"
+    path.write_text(VLA_LIST)
+    table = read_calibrator_list(path)
+    cal = table["0834+555"]
+    assert table["4C55.16"] is cal
+    assert cal.flux.to_value(u.Jy) == 8.8
+    assert cal.coord.ra.deg == pytest.approx(128.7288, abs=1e-3)
+    assert cal.coord.dec.deg == pytest.approx(55.5725, abs=1e-3)
+    assert cal.spectral_index == pytest.approx(math.log(0.5) / math.log(4.86 / 1.4))
+    assert table["2253+161"].flux is None  # no L-band flux: none invented
+    start, dec = calibrator_transit_start("0834+555", Time("2025-10-13T00:00:00"))
+    assert [t.calibrator for t in find_transits(_tile(start, dec), table)] == ["0834+555"]
