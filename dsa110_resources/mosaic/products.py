@@ -19,6 +19,7 @@ from astropy.io import fits
 
 from dsa110_resources import constants as C
 from dsa110_resources.imaging.fits_products import write_fits
+from dsa110_resources.stores import layout
 
 from .combine import MosaicProducts
 
@@ -96,13 +97,8 @@ def publish_products(tiers, products: MosaicProducts, relative_dir: str | Path, 
 
 
 def mosaic_relative_dir(kind: str, label: str) -> Path:
-    """``mosaics/{hourly,nightly}/YYYY-MM-DD`` for a label starting with the date.
-
-    Local helper until stores.layout grows a mosaic path function (see report).
-    """
-    if kind not in ("hourly", "nightly", "custom"):
-        raise ValueError(f"mosaic kind must be hourly, nightly or custom, got {kind!r}")
-    return Path("mosaics", kind, label[:10])
+    """``mosaics/{hourly,nightly,custom}/YYYY-MM-DD`` for a label starting with the date."""
+    return Path(layout.mosaic_dir(kind, label))
 
 
 def read_mosaic(path: str | Path) -> tuple[np.ndarray, fits.Header]:

@@ -54,6 +54,25 @@ def quarantine_dir(tile_id: str) -> PurePosixPath:
     return PurePosixPath("quarantine", tile_date(tile_id), tile_id)
 
 
+MOSAIC_KINDS = ("hourly", "nightly", "custom")
+
+
+def mosaic_dir(kind: str, label: str) -> PurePosixPath:
+    """``mosaics/<kind>/YYYY-MM-DD`` for a label that starts with its date."""
+    if kind not in MOSAIC_KINDS:
+        raise ValueError(f"mosaic kind must be one of {MOSAIC_KINDS}, got {kind!r}")
+    tile_date(f"{label[:10]}T00:00:00")  # validates the date prefix
+    return PurePosixPath("mosaics", kind, label[:10])
+
+
+def mosaic_path(kind: str, label: str, product: str) -> PurePosixPath:
+    return mosaic_dir(kind, label) / f"{label}.{product}.fits"
+
+
+def mosaic_overview_path(day: str) -> PurePosixPath:
+    return mosaic_dir("nightly", day) / f"{day}.overview.png"
+
+
 def state_dir() -> PurePosixPath:
     return PurePosixPath("state")
 
