@@ -1,17 +1,22 @@
 """Tile -> Measurement Set: validate, stage, write, publish, record.
 
 ``build_ms`` is the science: validated subband files in, one MS at a given
-path out (read straight into one tile array, rotate to the mid-time meridian,
-write with python-casacore). ``convert_tile`` wraps it for the pipeline:
-stage in tmpfs when it has room (SSD otherwise), publish with an atomic rename
-into ``ms/{science,calibrators}/YYYY-MM-DD/<tile>.ms``, record the MS in the
+path out (streamed in blocks of rows: HDF5 slabs, rotated to the mid-time
+meridian by a numba kernel, written as the raw bytes of the MS's tiled data
+files; casacore writes the table structure and the small columns).
+``convert_tile`` wraps it for the pipeline: stage (tmpfs when it has room,
+SSD otherwise; on the product's filesystem when publishing from tmpfs would
+be a full copy, see ``choose_staging``), publish with an atomic rename into
+``ms/{science,calibrators}/YYYY-MM-DD/<tile>.ms``, record the MS in the
 products database, and quarantine the tile when a file is bad. A process
 killed at any point leaves no MS at the final path; its staging litter
-carries its PID and is swept by the next run.
+carries its PID and is swept by the next run. Power-cut durability is a
+separate choice (``ConversionOptions.durability``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -26,14 +31,16 @@ from astropy.time import Time
 
 from .. import constants
 from ..stores import StorageTiers, layout
-from . import kernels, phasing
+from . import kernels, ms_writer, phasing
 from .grouping import SubbandPath, TileGroup
-from .ms_writer import MainColumns, MSMetadata, jd_to_ms_time, write_ms
+from .ms_writer import MSMetadata, jd_to_ms_time
 from .quarantine import TileQuarantined, quarantine_tile
-from .uvh5_reader import InvalidSubbandFile, read_subband_into
+from .uvh5_reader import InvalidSubbandFile, SubbandSlabReader
 from .validation import InconsistentTile, ValidatedTile, ValidationLimits, validate_tile
 
 DEFAULT_FAST_ROOT = Path("/dev/shm/dsa110")
+#: Rows per streamed block: whole 1024-row data tiles, ~100 MB of DATA.
+BLOCK_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,19 @@ class ConversionOptions:
     weight_spectrum: bool = False  # also write nsamples per channel as WEIGHT_SPECTRUM
     limits: ValidationLimits = field(default_factory=ValidationLimits)
     location: EarthLocation | None = None  # array reference; default: the files' own
+    #: Where to stage: "auto" (the tier policy, except that when the policy's
+    #: tier is on another filesystem than the product and the stage tier is on
+    #: the product's, stage there: publish is then a rename instead of a full
+    #: copy, the copy being the largest single cost of a tmpfs-staged MS),
+    #: "fast" (the tier policy as is: tmpfs when it has room), "stage" (the
+    #: stage tier).
+    staging: str = "auto"
+    #: "process": a killed process never leaves a visible MS (atomic rename);
+    #: the bytes reach the disk by normal kernel writeback, started as each
+    #: block is written, within seconds of the publish. "power": also survive
+    #: a power cut: fsync every file and directory before the rename.
+    durability: str = "process"
+    writeback: bool = True  # start disk writeback per block (sync_file_range)
 
 
 @dataclass
@@ -60,7 +80,8 @@ class ConversionResult:
     phase_centre: SkyCoord
     declination: u.Quantity
     flagged_fraction: float
-    size_bytes: int = 0
+    size_bytes: int = 0  # apparent (MODEL_DATA is a sparse file until written)
+    disk_bytes: int = 0  # allocated on disk
     input_bytes: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     staging_root: Path | None = None
@@ -69,7 +90,9 @@ class ConversionResult:
 def estimate_ms_bytes(n_rows: int, options: ConversionOptions = ConversionOptions()) -> int:
     """Bytes the MS will take (used to pick tmpfs or SSD staging)."""
     cells = n_rows * constants.N_CHANNELS * len(constants.POLARIZATIONS)
-    per_cell = 8 * (1 if options.model_data == "absent" else 3) + 1 / 8
+    # DATA, and CORRECTED_DATA unless "absent"; MODEL_DATA is a sparse file
+    # (no blocks until calibration writes a model into it).
+    per_cell = 8 * (1 if options.model_data == "absent" else 2) + 1 / 8
     if options.weight_spectrum:
         per_cell += 4
     return int(cells * per_cell * 1.05 + n_rows * 64 + 16e6)
@@ -79,64 +102,160 @@ def _dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
-def build_ms(tile: ValidatedTile, ms_path: Path,
-             options: ConversionOptions = ConversionOptions()) -> ConversionResult:
-    """Write the MS of a validated tile at ``ms_path`` (which must not exist).
-
-    Raises InvalidSubbandFile if a file's data cannot be read.
-    """
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+def _geometry(tile: ValidatedTile, options: ConversionOptions):
+    """Phase centre, MS-convention UVW and antennas, per-row rotation inputs."""
     ref = tile.reference
-    n_rows, n_chan, n_pol = ref.n_blts, constants.N_CHANNELS, ref.n_pols
-    per_sb = constants.CHANNELS_PER_SUBBAND
-
-    # Tile arrays, channels descending (the 16 files side by side). np.empty:
-    # every cell is either read from a file or set by the kernel.
-    vis = np.empty((n_rows, n_chan, n_pol), dtype=np.complex64)
-    flags = np.empty((n_rows, n_chan, n_pol), dtype=np.bool_)
-    nsamples = np.empty((n_rows, n_chan, n_pol), dtype=np.float32)
-    freqs_desc = constants.band_frequencies().to_value(u.Hz)[::-1].copy()
-    present = np.zeros(n_chan, dtype=np.bool_)
-    for header in tile.headers:
-        start = header.subband * per_sb
-        read_subband_into(header, vis, flags, nsamples, start)
-        freqs_desc[start:start + per_sb] = header.freqs_hz
-        present[start:start + per_sb] = True
-    timings["read"] = time.perf_counter() - t0
-
-    t1 = time.perf_counter()
+    n_rows = ref.n_blts
     location = options.location or EarthLocation.from_geodetic(
         lon=ref.site_lon_deg * u.deg, lat=ref.site_lat_deg * u.deg, height=ref.site_alt_m * u.m)
-    index_of = {int(n): i for i, n in enumerate(ref.antenna_numbers)}
-    ant1 = np.fromiter((index_of[a] for a in ref.ant1.tolist()), np.int32, n_rows)
-    ant2 = np.fromiter((index_of[a] for a in ref.ant2.tolist()), np.int32, n_rows)
+    lookup = np.full(int(ref.antenna_numbers.max()) + 1, -1, dtype=np.int64)
+    lookup[ref.antenna_numbers] = np.arange(ref.antenna_numbers.size)
+    ant1 = lookup[ref.ant1].astype(np.int32)
+    ant2 = lookup[ref.ant2].astype(np.int32)
+    if (ant1 < 0).any() or (ant2 < 0).any():
+        raise InconsistentTile(tile.tile_id, "baselines name antennas missing from antenna_numbers")
     unique_jd = np.unique(ref.time_jd)
     mid_time = Time(0.5 * (unique_jd[0] + unique_jd[-1]), format="jd", scale="utc")
     declination = np.rad2deg(ref.declination_rad) * u.deg
     centre = phasing.meridian_centre(mid_time, declination, location)
     uvw = phasing.baseline_uvw(centre, ref.time_jd, ant1, ant2, location, ref.antenna_positions_m)
-    delta_w = uvw[:, 2] - ref.uvw_m[:, 2]
-    timings["geometry"] = time.perf_counter() - t1
-
-    t2 = time.perf_counter()
-    weight, flag_row = kernels.process_tile_arrays(vis, flags, nsamples, delta_w, freqs_desc, present)
-    weight_spectrum = None
-    if options.weight_spectrum:
-        weight_spectrum = np.ascontiguousarray(nsamples[:, ::-1, :])
-        weight_spectrum[:, ~present[::-1], :] = 0.0
-    del nsamples
+    delta_w = np.ascontiguousarray(uvw[:, 2] - ref.uvw_m[:, 2])
     # MS convention: baseline = antenna 1 minus antenna 2 w.r.t. pyuvdata, so
-    # UVW is negated (the kernel already conjugated DATA). Rows stored with
-    # ant1 > ant2 are swapped to the ant1 <= ant2 CASA expects.
+    # UVW is negated and DATA conjugated. Rows stored with ant1 > ant2 are
+    # swapped to the ant1 <= ant2 CASA expects: UVW back, DATA not conjugated.
     uvw_ms = -uvw
     swap = ant1 > ant2
+    conj_row = ~swap
     if swap.any():
         ant1[swap], ant2[swap] = ant2[swap].copy(), ant1[swap].copy()
         uvw_ms[swap] *= -1
-        vis[swap] = np.conj(vis[swap])
-    flagged_fraction = float(np.count_nonzero(flags)) / flags.size
-    timings["rotate"] = time.perf_counter() - t2
+    assert n_rows == uvw_ms.shape[0]
+    return location, mid_time, declination, centre, ant1, ant2, uvw_ms, delta_w, conj_row
+
+
+def build_ms(tile: ValidatedTile, ms_path: Path,
+             options: ConversionOptions = ConversionOptions()) -> ConversionResult:
+    """Write the MS of a validated tile at ``ms_path`` (which must not exist).
+
+    Streams the tile in blocks of rows: the 16 files' slabs are read from
+    HDF5 (main thread), rotated/conjugated/reversed by the numba kernel into
+    an MS row block (worker thread, GIL released) and written as raw bytes to
+    the MS's data files (writer thread, GIL released), three blocks in flight.
+    Raises InvalidSubbandFile if a file's data cannot be read.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    ref = tile.reference
+    n_rows, n_chan, n_pol = ref.n_blts, constants.N_CHANNELS, ref.n_pols
+    per_sb = constants.CHANNELS_PER_SUBBAND
+    freqs_desc = constants.band_frequencies().to_value(u.Hz)[::-1].copy()
+    present = np.zeros(n_chan, dtype=np.bool_)  # descending (file) order
+    for header in tile.headers:
+        start = header.subband * per_sb
+        freqs_desc[start:start + per_sb] = header.freqs_hz
+        present[start:start + per_sb] = True
+    (location, mid_time, declination, centre, ant1, ant2, uvw_ms, delta_w,
+     conj_row) = _geometry(tile, options)
+    timings["geometry"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    writer = ms_writer.DirectMSWriter(ms_path, n_rows, n_chan, n_pol,
+                                      scratch_columns=options.model_data == "zero",
+                                      weight_spectrum=options.weight_spectrum,
+                                      writeback=options.writeback)
+    timings["create"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    block = min(BLOCK_ROWS, n_rows)
+    n_present = int(present.sum())
+    weight = np.empty((n_rows, n_pol), dtype=np.float32)
+    flag_row = np.empty(n_rows, dtype=np.bool_)
+    flag_bytes = n_chan * n_pol // 8
+    sb_bytes = per_sb * n_pol // 8
+    missing = [sb for sb in range(constants.N_SUBBANDS) if sb not in tile.subbands]
+    n_out = 3
+    outs = [dict(vis=np.empty((block, n_chan, n_pol), np.complex64),
+                 bits=np.empty((block, flag_bytes), np.uint8),
+                 weight=np.empty((block, n_pol), np.float64),
+                 spectrum=np.empty((block if options.weight_spectrum else 0, n_chan, n_pol), np.float32))
+            for _ in range(n_out)]
+    n_in = 3
+    ins = [(np.empty((block, per_sb, n_pol), np.complex64), np.empty((block, per_sb, n_pol), np.bool_),
+            np.empty((block, per_sb, n_pol), np.float32)) for _ in range(n_in)]
+    readers = [SubbandSlabReader(h) for h in tile.headers]
+    stage = {"read": 0.0, "kernel": 0.0, "write": 0.0}
+    flagged = [0]
+
+    def run_kernel(buffers, rows, r0, header, out):
+        t = time.perf_counter()
+        vis_in, flags_in, ns_in = buffers
+        start = header.subband * per_sb
+        chan_start = n_chan - start - per_sb  # ascending position of the subband
+        kernels.subband_into_block(vis_in[:rows], flags_in[:rows], ns_in[:rows],
+                                   delta_w[r0:r0 + rows], conj_row[r0:r0 + rows],
+                                   freqs_desc[start:start + per_sb], out["vis"][:rows], chan_start,
+                                   out["bits"][:rows], out["weight"][:rows],
+                                   out["spectrum"][:rows])
+        stage["kernel"] += time.perf_counter() - t
+
+    def finish_block(rows, r0, out):
+        t = time.perf_counter()
+        bits = out["bits"][:rows]
+        kernels.finish_rows(bits, out["weight"][:rows], n_present, flag_row[r0:r0 + rows])
+        weight[r0:r0 + rows] = out["weight"][:rows]
+        flagged[0] += int(np.bitwise_count(bits).sum(dtype=np.int64))
+        stage["kernel"] += time.perf_counter() - t
+        return write_pool.submit(write_block, rows, r0, out)
+
+    def write_block(rows, r0, out):
+        t = time.perf_counter()
+        writer.write_rows(r0, out["vis"][:rows], out["bits"][:rows],
+                          out["spectrum"][:rows] if options.weight_spectrum else None)
+        stage["write"] += time.perf_counter() - t
+
+    in_use: list = [None] * n_in  # kernel future last using each input buffer
+    out_use: list = [None] * n_out  # finish future (-> write future) of each output block
+    pending = []
+    kernel_pool, write_pool = ThreadPoolExecutor(1), ThreadPoolExecutor(1)
+    try:
+        with kernel_pool, write_pool:
+            k = 0
+            for b, r0 in enumerate(range(0, n_rows, block)):
+                rows = min(block, n_rows - r0)
+                slot = b % n_out
+                if out_use[slot] is not None:
+                    out_use[slot].result().result()  # its kernels, then its write
+                out = outs[slot]
+                out["weight"][:rows] = 0.0
+                for sb in missing:  # zero and flagged, ascending position
+                    c0 = n_chan - (sb + 1) * per_sb
+                    out["vis"][:rows, c0:c0 + per_sb] = 0
+                    out["bits"][:rows, c0 * n_pol // 8:c0 * n_pol // 8 + sb_bytes] = 255
+                    if options.weight_spectrum:
+                        out["spectrum"][:rows, c0:c0 + per_sb] = 0
+                for reader in readers:
+                    i = k % n_in
+                    k += 1
+                    if in_use[i] is not None:
+                        in_use[i].result()
+                    t = time.perf_counter()
+                    reader.read(r0, r0 + rows, *ins[i])
+                    stage["read"] += time.perf_counter() - t
+                    in_use[i] = kernel_pool.submit(run_kernel, ins[i], rows, r0, reader.header, out)
+                # Runs after this block's kernels (one kernel thread, in order).
+                done = kernel_pool.submit(finish_block, rows, r0, out)
+                out_use[slot] = done
+                pending.append(done)
+            for future in pending:
+                future.result().result()
+    finally:
+        for reader in readers:
+            reader.close()
+        writer.close_files()
+    timings["stream"] = time.perf_counter() - t2
+    timings.update({f"stream_{k}": v for k, v in stage.items()})
 
     t3 = time.perf_counter()
     site = location.itrs.cartesian.xyz.to_value(u.m)
@@ -156,18 +275,16 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
                  f"phased to the meridian at {mid_time.isot} (J2000 {centre.to_string('hmsdms')})"],
         array_position_itrf=site,
     )
-    main = MainColumns(time_mjd_s=times, interval_s=ref.integration_time_s, antenna1=ant1,
-                       antenna2=ant2, uvw_m=uvw_ms, data=vis, flag=flags, weight=weight,
-                       flag_row=flag_row, weight_spectrum=weight_spectrum)
-    write_ms(ms_path, main, meta, model_data=options.model_data)
-    timings["write"] = time.perf_counter() - t3
+    small = ms_writer.SmallColumns(time_mjd_s=times, interval_s=ref.integration_time_s,
+                                   antenna1=ant1, antenna2=ant2, uvw_m=uvw_ms)
+    writer.finish(small, weight, flag_row, meta)
+    timings["finish"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0
     return ConversionResult(
         tile_id=tile.tile_id, ms_path=Path(ms_path), n_rows=n_rows, n_channels=n_chan,
-        subbands=tile.subbands,
-        missing_subbands=[sb for sb in range(constants.N_SUBBANDS) if sb not in tile.subbands],
+        subbands=tile.subbands, missing_subbands=missing,
         mid_time=mid_time, phase_centre=centre, declination=declination,
-        flagged_fraction=flagged_fraction,
+        flagged_fraction=flagged[0] / (n_rows * n_chan * n_pol),
         input_bytes=sum(h.path.stat().st_size for h in tile.headers), timings=timings,
     )
 
@@ -198,17 +315,85 @@ def convert_to_path(files: TileGroup | Sequence[SubbandPath], output: Path, *,
                                 output.name, options)
 
 
+def _device(path: Path) -> int:
+    path = Path(path)
+    while not path.exists():
+        path = path.parent
+    return path.stat().st_dev
+
+
+def choose_staging(tiers: StorageTiers, final: Path, need_bytes: int,
+                   options: ConversionOptions = ConversionOptions()) -> StorageTiers:
+    """The tiers to stage this MS with (see ``ConversionOptions.staging``).
+
+    Measured on the 2-core box (full tile, 2.7 GB of dense MS): staged in
+    tmpfs, publishing to the disk is a copy of every byte plus its sync
+    (16 s of a 27 s conversion); staged on the product's filesystem it is a
+    rename (milliseconds) and the bytes go to the disk once, by writeback
+    that overlaps the conversion. tmpfs still wins where the product
+    filesystem is slow for many small writes, so it stays the policy
+    whenever publishing from it is a rename too (e.g. tmpfs-backed tests).
+    """
+    if options.staging not in ("auto", "fast", "stage"):
+        raise ValueError(f"staging must be 'auto', 'fast' or 'stage', got {options.staging!r}")
+    on_stage = dataclasses.replace(tiers, fast_root=None)
+    if options.staging == "fast":
+        return tiers
+    if options.staging == "stage":
+        return on_stage
+    final_dev = _device(final)
+    if _device(tiers.staging_root_for(need_bytes)) == final_dev:
+        return tiers
+    if _device(tiers.stage_root) == final_dev:
+        return on_stage
+    return tiers
+
+
+def _fsync_tree(path: Path) -> None:
+    """fsync every file and directory under ``path`` (and ``path``)."""
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _allocated_bytes(path: Path) -> int:
+    return sum(p.stat().st_blocks * 512 for p in Path(path).rglob("*") if p.is_file())
+
+
 def _stage_write_publish(tiers: StorageTiers, tile: ValidatedTile, final: os.PathLike | str,
                          options: ConversionOptions) -> ConversionResult:
+    if options.durability not in ("process", "power"):
+        raise ValueError(f"durability must be 'process' or 'power', got {options.durability!r}")
     need = estimate_ms_bytes(tile.reference.n_blts, options)
-    with tiers.staging(f"{tile.tile_id}.ms", need_bytes=need) as stage:
+    final_path = tiers.product_path(final)
+    use = choose_staging(tiers, final_path, need, options)
+    with use.staging(f"{tile.tile_id}.ms", need_bytes=need) as stage:
         result = build_ms(tile, stage / f"{tile.tile_id}.ms", options)
         t = time.perf_counter()
         result.size_bytes = _dir_bytes(result.ms_path)
+        result.disk_bytes = _allocated_bytes(result.ms_path)
         result.staging_root = stage.parent
-        result.ms_path = tiers.publish(result.ms_path, final)
-        result.timings["publish"] = time.perf_counter() - t
-        result.timings["total"] += result.timings["publish"]
+        if options.durability == "power":
+            _fsync_tree(result.ms_path)
+            result.timings["sync"] = time.perf_counter() - t
+        result.ms_path = use.publish(result.ms_path, final)
+        if options.durability == "power":
+            fd = os.open(result.ms_path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        result.timings["publish"] = time.perf_counter() - t - result.timings.get("sync", 0.0)
+        result.timings["total"] += time.perf_counter() - t
     return result
 
 

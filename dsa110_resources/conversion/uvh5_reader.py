@@ -214,3 +214,43 @@ def read_subband_into(
 def expected_channel_offset(subband: int) -> int:
     """Where subband ``subband`` starts in the descending tile channel axis."""
     return subband * constants.CHANNELS_PER_SUBBAND
+
+
+class SubbandSlabReader:
+    """One file's data arrays, read a slab of rows at a time (the file stays open).
+
+    ``read(start, stop, vis, flags, nsamples)`` fills the first
+    ``stop - start`` rows of three contiguous (rows, Nfreqs, Npols) buffers
+    in file order; HDF5 converts types on the way (e.g. complex128 visdata
+    into complex64). Legacy 4-D (Nblts, 1, Nfreqs, Npols) and compound
+    (r, i) visibilities are read too. Problems raise InvalidSubbandFile.
+    """
+
+    def __init__(self, header: SubbandHeader):
+        self.header = header
+        try:
+            self._handle = h5py.File(header.path, "r")
+            data = self._handle["Data"]
+            self._datasets = [data[name] for name in REQUIRED_DATA]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidSubbandFile(header.path, f"unreadable data ({type(exc).__name__}: {exc})") from exc
+        self._legacy = len(header.data_shape) == 4
+
+    def read(self, start: int, stop: int, vis: np.ndarray, flags: np.ndarray,
+             nsamples: np.ndarray) -> None:
+        rows = stop - start
+        source = np.s_[start:stop, 0] if self._legacy else np.s_[start:stop]
+        try:
+            for dset, out in zip(self._datasets, (vis, flags, nsamples)):
+                target = out[:rows]
+                if dset.dtype.names is not None:  # legacy compound (r, i) visibilities
+                    raw = dset[source]
+                    target[...] = raw[raw.dtype.names[0]] + 1j * raw[raw.dtype.names[1]]
+                else:
+                    dset.read_direct(target, source_sel=source)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidSubbandFile(self.header.path,
+                                     f"unreadable data ({type(exc).__name__}: {exc})") from exc
+
+    def close(self) -> None:
+        self._handle.close()
