@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import tempfile
@@ -54,11 +55,16 @@ def main() -> int:
         params = ImagingParams()
         print(f"tile {truth.tile_id}: simulated in {report['simulate_s']:.1f} s, converted in {report['convert_s']:.1f} s")
         for backend in args.backends.split(","):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             result = make_image(ms, workdir / backend / truth.tile_id, params, backend=backend,
                                 references=references, expected_noise=expected)
             rec = result.qa.recovery
             # Peak RSS of any child so far (WSClean, the CASA process): KiB on Linux.
-            child_peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            child_peak_gb = after.ru_maxrss / 2**20
+            # CPU seconds of the imager process: a load-independent companion to wall time
+            # on a machine shared with other work.
+            child_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
             report[backend] = {
                 "total_s": result.total_seconds,
                 "backend_s": result.backend_seconds,
@@ -72,10 +78,13 @@ def main() -> int:
                 "flux_ratio_max_deviation": rec.flux_ratio_max_deviation,
                 "offset_max_beams": rec.offset_max_beams,
                 "child_peak_rss_gb_so_far": child_peak_gb,
+                "imager_cpu_s": child_cpu,
+                "load_average_1min": os.getloadavg()[0],
             }
             print(f"{backend:8s} {result.total_seconds:7.1f} s total ({result.backend_seconds:.1f} s in the imager),"
                   f" {result.grid.size}^2 px at {result.grid.cell.to_value(u.arcsec):.1f}\","
-                  f" child peak RSS so far {child_peak_gb:.1f} GB")
+                  f" imager CPU {child_cpu:.0f} s, child peak RSS so far {child_peak_gb:.1f} GB,"
+                  f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
             for line in result.qa.summary_lines():
                 print(f"         {line}")
         if "wsclean" in report and "tclean" in report:

@@ -96,7 +96,7 @@ def make_image(
     own_workdir = workdir is None
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=f".work-{out_prefix.name}-", dir=out_prefix.parent))
     try:
-        raw = BACKENDS[backend](ms, work / backend, grid, params, data_column)
+        raw = BACKENDS[backend](ms, work / backend, grid, params, data_column, observation.channel_ranges)
         result = _write_products(raw, observation, backend, grid, params, data_column, tuple(caltables),
                                  out_prefix, references, expected_noise, preview)
     finally:

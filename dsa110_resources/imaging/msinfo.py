@@ -36,6 +36,7 @@ class TileObservation:
     bandwidth: u.Quantity  # summed width of those channels
     telescope: str
     n_antennas: int  # antennas appearing in unflagged rows
+    channel_ranges: tuple[tuple[int, int], ...] = ()  # inclusive runs of channels with data
 
     @property
     def mid_time(self) -> Time:
@@ -113,4 +114,15 @@ class TileObservation:
             bandwidth=np.abs(widths[usable]).sum() * u.Hz,
             telescope=str(names[0]),
             n_antennas=int(n_ant),
+            channel_ranges=_runs(np.flatnonzero(usable)),
         )
+
+
+def _runs(indices: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """Consecutive runs of sorted channel indices, as inclusive (first, last)."""
+    if indices.size == 0:
+        return ()
+    breaks = np.flatnonzero(np.diff(indices) > 1)
+    starts = np.r_[indices[0], indices[breaks + 1]]
+    ends = np.r_[indices[breaks], indices[-1]]
+    return tuple((int(a), int(b)) for a, b in zip(starts, ends))

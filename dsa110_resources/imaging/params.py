@@ -50,6 +50,7 @@ class ImagingParams:
     weighting: str = "briggs"  # briggs | natural | uniform
     robust: float = 0.5  # Briggs robust (DSA-110 practice: 0 to 0.5)
     niter: int = 100_000  # upper bound; the threshold stops the clean
+    max_major_cycles: int = 20  # safety stop: a clean that cannot converge ends here, not never
     gain: float = 0.1  # minor-cycle loop gain
     mgain: float = 0.8  # major-cycle gain (fraction of the peak cleaned per major cycle)
     threshold_sigma: float = 3.0  # stop cleaning at this many noise sigma

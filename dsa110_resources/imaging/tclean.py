@@ -23,8 +23,14 @@ from .wsclean import RawImages
 log = logging.getLogger(__name__)
 
 
-def tclean_arguments(ms: Path, imagename: str, grid: ImageGrid, params: ImagingParams, data_column: str) -> dict:
-    """tclean keyword arguments equivalent to the WSClean command line."""
+def tclean_arguments(ms: Path, imagename: str, grid: ImageGrid, params: ImagingParams, data_column: str,
+                     channel_ranges=()) -> dict:
+    """tclean keyword arguments equivalent to the WSClean command line.
+
+    ``channel_ranges`` (inclusive runs of channels holding data) become an
+    spw selection, so CASA does not read the flagged blocks of missing
+    subbands at all.
+    """
     args = dict(
         vis=str(ms),
         imagename=imagename,
@@ -41,6 +47,7 @@ def tclean_arguments(ms: Path, imagename: str, grid: ImageGrid, params: ImagingP
         weighting=params.weighting,
         robust=params.robust,
         niter=params.niter,
+        nmajor=params.max_major_cycles,
         gain=params.gain,
         # WSClean's -mgain: each major cycle cleans the peak down by this
         # fraction. DSA-110's PSF sidelobes are high, so tclean's default
@@ -70,6 +77,8 @@ def tclean_arguments(ms: Path, imagename: str, grid: ImageGrid, params: ImagingP
     )
     if (uv_min := params.uv_min_wavelengths()) is not None:
         args["uvrange"] = f">{uv_min:g}lambda"
+    if channel_ranges:
+        args["spw"] = "0:" + ";".join(f"{a}~{b}" for a, b in channel_ranges)
     return args
 
 
@@ -86,12 +95,13 @@ def _tclean_and_export(args: dict, exports: dict) -> dict:
     return written
 
 
-def run(ms: Path, workdir: Path, grid: ImageGrid, params: ImagingParams, data_column: str) -> RawImages:
+def run(ms: Path, workdir: Path, grid: ImageGrid, params: ImagingParams, data_column: str,
+        channel_ranges=()) -> RawImages:
     """Image ``ms`` with tclean in ``workdir``; returns exported FITS outputs."""
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     imagename = str(workdir / "tclean")
-    args = tclean_arguments(Path(ms).resolve(), imagename, grid, params, data_column)
+    args = tclean_arguments(Path(ms).resolve(), imagename, grid, params, data_column, channel_ranges)
     exports = {kind: (f"{imagename}.{kind}", str(workdir / f"tclean-{kind}.fits")) for kind in ("image", "residual", "model")}
     log.info("running tclean on %s: %s", ms, args)
     started = time.perf_counter()

@@ -54,6 +54,7 @@ def command(ms: Path, name: str, grid: ImageGrid, params: ImagingParams, data_co
         "-pol", "I",  # Stokes I = (XX+YY)/2, as CASA forms it
         "-data-column", data_column,
         "-niter", str(params.niter),
+        "-nmiter", str(params.max_major_cycles),
         "-gain", f"{params.gain:g}",
         "-mgain", f"{params.mgain:g}",
         "-auto-threshold", f"{params.threshold_sigma:g}",
@@ -74,8 +75,13 @@ def command(ms: Path, name: str, grid: ImageGrid, params: ImagingParams, data_co
     return cmd
 
 
-def run(ms: Path, workdir: Path, grid: ImageGrid, params: ImagingParams, data_column: str) -> RawImages:
-    """Image ``ms`` with WSClean in ``workdir``; returns its FITS outputs."""
+def run(ms: Path, workdir: Path, grid: ImageGrid, params: ImagingParams, data_column: str,
+        channel_ranges=()) -> RawImages:
+    """Image ``ms`` with WSClean in ``workdir``; returns its FITS outputs.
+
+    ``channel_ranges`` is accepted for interface symmetry; WSClean skips
+    fully flagged channels itself while reordering.
+    """
     if not available():
         raise WSCleanError("wsclean is not installed (Debian package 'wsclean'); use backend='tclean'")
     workdir = Path(workdir).resolve()
