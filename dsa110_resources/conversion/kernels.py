@@ -37,9 +37,10 @@ def subband_into_block(vis_in, flags_in, nsamples_in, delta_w, conj_row, freqs_d
     rotation is ``exp(-2 pi i delta_w f / c)``. ``conj_row[r]``: conjugate
     after rotating (False for rows whose antennas the MS swaps, which
     conjugates them back). Writes channels ``chan_start .. chan_start+Nsb``
-    (ascending) of ``out_vis`` (Nrows, Nchan, Npol), the matching bits of
+    (ascending) of ``out_vis`` (Nrows, Nchan, Npol), the matching bytes of
     ``out_flagbits`` (Nrows, Nchan*Npol/8; bit ``c*Npol+p``, least significant
-    first), adds the nsamples sums to ``out_weight`` (Nrows, Npol) and, if
+    first; the subband's bits must start and end on byte boundaries), adds
+    the nsamples sums to ``out_weight`` (Nrows, Npol) and, if
     ``out_spectrum`` has rows, nsamples per channel into it.
 
     The phase is linear in frequency: one exact sin/cos per row, then a
@@ -47,43 +48,49 @@ def subband_into_block(vis_in, flags_in, nsamples_in, delta_w, conj_row, freqs_d
     """
     n_rows, n_sb, n_pol = vis_in.shape
     spectrum = out_spectrum.shape[0] > 0
-    rots = np.empty(n_sb, dtype=np.complex128)
-    bit0 = chan_start * n_pol
+    rot_re = np.empty(n_sb, dtype=np.float64)
+    rot_im = np.empty(n_sb, dtype=np.float64)
+    wsum = np.empty(n_pol, dtype=np.float64)
+    top = chan_start + n_sb - 1  # ascending index of file channel 0
+    byte0 = (chan_start * n_pol) // 8
+    n_bytes = (n_sb * n_pol) // 8
     for r in range(n_rows):
         k = -_TWO_PI_OVER_C * delta_w[r]
         ph = k * freqs_desc[0]
-        rot = complex(math.cos(ph), math.sin(ph))
-        rots[0] = rot
+        re, im = math.cos(ph), math.sin(ph)
+        rot_re[0], rot_im[0] = re, im
         if n_sb > 1:
             dph = k * (freqs_desc[n_sb - 1] - freqs_desc[0]) / (n_sb - 1)
-            step = complex(math.cos(dph), math.sin(dph))
+            s_re, s_im = math.cos(dph), math.sin(dph)
             for c in range(1, n_sb):
-                rot = rot * step
-                rots[c] = rot
-        conj = conj_row[r]
+                re, im = re * s_re - im * s_im, re * s_im + im * s_re
+                rot_re[c], rot_im[c] = re, im
+        sign = -1.0 if conj_row[r] else 1.0
+        for p in range(n_pol):
+            wsum[p] = 0.0
         for c in range(n_sb):
-            ca = chan_start + n_sb - 1 - c
-            rt = rots[c]
+            ca = top - c
+            cr, ci = rot_re[c], rot_im[c]
             for p in range(n_pol):
-                v = vis_in[r, c, p] * rt
-                if conj:
-                    v = v.conjugate()
-                out_vis[r, ca, p] = v
-                out_weight[r, p] += nsamples_in[r, c, p]
-                if spectrum:
-                    out_spectrum[r, ca, p] = nsamples_in[r, c, p]
-        # Flags: bit (ca * n_pol + p) of the row, packed little-endian.
-        for b in range(n_sb * n_pol):
-            bit = bit0 + b
-            ca_rel = b // n_pol
-            c = n_sb - 1 - ca_rel
-            p = b - ca_rel * n_pol
-            byte = bit >> 3
-            mask = np.uint8(1 << (bit & 7))
-            if flags_in[r, c, p]:
-                out_flagbits[r, byte] |= mask
-            else:
-                out_flagbits[r, byte] &= ~mask
+                v = vis_in[r, c, p]
+                vr, vi = np.float64(v.real), np.float64(v.imag)
+                out_vis[r, ca, p] = complex(vr * cr - vi * ci, sign * (vr * ci + vi * cr))
+                wsum[p] += nsamples_in[r, c, p]
+        for p in range(n_pol):
+            out_weight[r, p] += wsum[p]
+        if spectrum:
+            for c in range(n_sb):
+                for p in range(n_pol):
+                    out_spectrum[r, top - c, p] = nsamples_in[r, c, p]
+        # Flags: bit (ca * n_pol + p) of the row, packed least significant first.
+        for j in range(n_bytes):
+            value = 0
+            for i in range(8):
+                b = 8 * j + i  # bit within the subband, ascending channels
+                ca_rel = b // n_pol
+                if flags_in[r, n_sb - 1 - ca_rel, b - ca_rel * n_pol]:
+                    value |= 1 << i
+            out_flagbits[r, byte0 + j] = value
 
 
 @numba.njit(nogil=True, cache=True)
