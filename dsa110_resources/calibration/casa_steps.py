@@ -92,3 +92,16 @@ def applycal(ms: str, gaintable: list[str], interp: list[str], calwt: bool = Tru
     casatasks.applycal(vis=ms, gaintable=gaintable, interp=interp, calwt=[calwt] * len(gaintable),
                        applymode="calflag", flagbackup=flagbackup)
     return {"applied": list(gaintable)}
+
+
+def solve_chain(steps: list[dict]) -> list[dict]:
+    """Several solves in one CASA process (one interpreter start instead of one per
+    table). Each step: {"task": "gaincal" | "bandpass", "vis", "caltable", **kwargs};
+    a step's ``gaintable`` names tables of earlier steps. Stops at the first failure."""
+    tasks = {"gaincal": gaincal, "bandpass": bandpass}
+    results = []
+    for step in steps:
+        step = dict(step)
+        task = tasks[step.pop("task")]
+        results.append(task(step.pop("vis"), step.pop("caltable"), **step))
+    return results

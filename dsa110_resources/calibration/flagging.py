@@ -47,11 +47,13 @@ AOFLAGGER = "aoflagger"
 AOFLAGGER_STRATEGY = """\
 -- DSA-110 tile strategy (written by dsa110_resources.calibration.flagging).
 -- Generic AOFlagger 2020 strategy, tuned for 24 integrations x 768 channels:
--- frequency-only downsampling and a short time kernel, existing flags kept.
+-- frequency-only downsampling, a short time kernel, detection on Stokes I.
 aoflagger.require_min_version("3.0")
 
 function execute(input)
-  local flag_polarizations = input:get_polarizations()
+  -- Detect on Stokes I (XX+YY): half the work of per-pol detection, and
+  -- narrowband RFI shows in both feeds; the mask is applied to XX and YY.
+  local flag_polarizations = { "I" }
   local base_threshold = {base_threshold}
   local iteration_count = 3
   local threshold_factor_step = 2.0
@@ -84,10 +86,7 @@ function execute(input)
     end
     aoflagger.sumthreshold_masked(data, original_data, base_threshold,
                                   base_threshold * transient_threshold_factor, true, true)
-    if input:is_complex() then
-      data = data:convert_to_complex("complex")
-    end
-    input:set_polarization_data(polarization, data)
+    input:join_mask(data)
   end
   aoflagger.scale_invariant_rank_operator_masked(input, copy_of_input, 0.2, 0.2)
   aoflagger.threshold_timestep_rms(input, 4.0)
@@ -137,12 +136,19 @@ class FlagSummary:
         }
 
 
-def flag_zeros(ms: str | Path, column: str = "DATA") -> int:
-    """Flag visibilities that are exactly zero or not finite; returns how many were new."""
+def flag_zeros(ms: str | Path, column: str = "DATA", keep: bool = False) -> tuple[int, np.ndarray | None]:
+    """Flag visibilities that are exactly zero or not finite.
+
+    Returns how many were newly flagged and, with ``keep``, the whole FLAG
+    column as it now stands (to OR back in after AOFlagger, see flag_ms).
+    """
     from casacore.tables import table
 
     newly = 0
+    kept = None
     with table(str(ms), readonly=False, ack=False) as t:
+        if keep:
+            kept = np.empty((t.nrows(),) + t.getcell("FLAG", 0).shape, bool)
         for start in range(0, t.nrows(), ROW_CHUNK):
             n = min(ROW_CHUNK, t.nrows() - start)
             data = t.getcol(column, startrow=start, nrow=n)
@@ -151,15 +157,19 @@ def flag_zeros(ms: str | Path, column: str = "DATA") -> int:
             add = bad & ~flags
             if add.any():
                 newly += int(add.sum())
-                t.putcol("FLAG", flags | bad, startrow=start, nrow=n)
-    return newly
+                flags |= bad
+                t.putcol("FLAG", flags, startrow=start, nrow=n)
+            if keep:
+                kept[start:start + n] = flags
+    return newly, kept
 
 
-def flag_fractions(ms: str | Path) -> FlagSummary:
+def flag_fractions(ms: str | Path, merge: np.ndarray | None = None) -> FlagSummary:
     """Flagged fractions of cross-correlations: total, per antenna, per channel.
 
     ``per_antenna_live`` counts only channels where the array has any data
     (a missing subband flags every antenna alike and says nothing about one).
+    ``merge``: flags (the whole column) to OR into FLAG in the same pass.
     """
     from casacore.tables import table
 
@@ -168,12 +178,15 @@ def flag_fractions(ms: str | Path) -> FlagSummary:
     n_ant = len(names)
     flagged = None  # (n_ant, n_chan) flagged pol-samples per antenna and channel
     samples = np.zeros(n_ant)  # pol-samples per antenna per channel
-    with table(str(ms), ack=False) as t:
+    with table(str(ms), readonly=merge is None, ack=False) as t:
         for start in range(0, t.nrows(), ROW_CHUNK):
             n = min(ROW_CHUNK, t.nrows() - start)
             a1 = t.getcol("ANTENNA1", startrow=start, nrow=n)
             a2 = t.getcol("ANTENNA2", startrow=start, nrow=n)
             flags = t.getcol("FLAG", startrow=start, nrow=n)
+            if merge is not None and np.any(merge[start:start + n] & ~flags):
+                flags |= merge[start:start + n]
+                t.putcol("FLAG", flags, startrow=start, nrow=n)
             flags |= t.getcol("FLAG_ROW", startrow=start, nrow=n)[:, None, None]
             cross = a1 != a2
             f = flags[cross].sum(axis=2)  # (rows, chan)
@@ -203,25 +216,10 @@ def _read_flags(ms: Path) -> np.ndarray:
         return t.getcol("FLAG")
 
 
-def _merge_flags(ms: Path, earlier: np.ndarray) -> None:
-    """OR flags set before AOFlagger back in: the 3.1 CLI rewrites FLAG from its
-    own mask, dropping the converter's and the zero flags otherwise."""
-    from casacore.tables import table
-
-    with table(str(ms), readonly=False, ack=False) as t:
-        for start in range(0, t.nrows(), ROW_CHUNK):
-            n = min(ROW_CHUNK, t.nrows() - start)
-            flags = t.getcol("FLAG", startrow=start, nrow=n)
-            keep = earlier[start:start + n]
-            if np.any(keep & ~flags):
-                t.putcol("FLAG", flags | keep, startrow=start, nrow=n)
-
-
 def _run_aoflagger(ms: Path, workdir: Path, options: FlagOptions) -> None:
     exe = shutil.which(AOFLAGGER)
     if exe is None:
         raise FileNotFoundError("aoflagger command not found on PATH")
-    earlier = _read_flags(ms)
     strategy = workdir / "dsa110-tile.lua"
     strategy.write_text(AOFLAGGER_STRATEGY.replace("{base_threshold}", repr(float(options.base_threshold))))
     cmd = [exe, "-strategy", str(strategy), "-column", options.column, "-j", str(options.threads),
@@ -231,7 +229,6 @@ def _run_aoflagger(ms: Path, workdir: Path, options: FlagOptions) -> None:
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise RuntimeError(f"aoflagger exited with {done.returncode}:\n{tail}")
-    _merge_flags(ms, earlier)
 
 
 def flag_ms(ms: str | Path, *, workdir: str | Path, options: FlagOptions = FlagOptions()) -> FlagSummary:
@@ -244,14 +241,18 @@ def flag_ms(ms: str | Path, *, workdir: str | Path, options: FlagOptions = FlagO
     workdir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    zeros = flag_zeros(ms, options.column) if options.zeros else 0
+    use_aoflagger = options.rfi == "aoflagger"
+    if options.zeros:
+        zeros, earlier = flag_zeros(ms, options.column, keep=use_aoflagger)
+    else:
+        zeros, earlier = 0, (_read_flags(ms) if use_aoflagger else None)
     timings["zeros"] = time.perf_counter() - t0
-    before = flag_fractions(ms).total if options.rfi != "none" else None
+    before = float(earlier.mean()) if earlier is not None else None
 
     t1 = time.perf_counter()
     method, error = "none", None
     methods = [options.rfi] if options.rfi != "none" else []
-    if options.rfi == "aoflagger":
+    if use_aoflagger:
         methods += list(options.fallback)
     for candidate in methods:
         try:
@@ -270,7 +271,9 @@ def flag_ms(ms: str | Path, *, workdir: str | Path, options: FlagOptions = FlagO
     timings["rfi"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    summary = flag_fractions(ms)
+    # The AOFlagger 3.1 CLI rewrites FLAG from its own mask, dropping the
+    # converter's and the zero flags: OR them back while counting.
+    summary = flag_fractions(ms, merge=earlier if method == "aoflagger" else None)
     timings["statistics"] = time.perf_counter() - t2
     summary.zeros_flagged, summary.rfi_method, summary.before = zeros, method, before
     summary.rfi_error = error if method != options.rfi else None

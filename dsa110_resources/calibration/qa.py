@@ -7,7 +7,8 @@ Read straight from the table with python-casacore (no CASA process needed):
 * ``phase_scatter_deg``: for a bandpass, channel-to-channel phase noise
   (median over antennas of std(diff(phase)) / sqrt 2), which is what the
   solution's noise does to the data; for gains, the rms of the time-to-time
-  phase change (0 for a single solution interval) and the spread of phases;
+  phase change, or with one solution interval the phase error its SNR
+  implies (median of 1/SNR);
 * ``amplitude``: median and robust spread of |solution|;
 * ``outliers``: antennas whose median amplitude lies more than
   ``OUTLIER_SIGMA`` robust sigmas from the array's, whose phase noise is more
@@ -159,9 +160,9 @@ def solution_qa(path: str | Path, antennas: Iterable[str] | None = None) -> dict
             if med_noise > 0 and n > OUTLIER_SIGMA * med_noise:
                 outliers.setdefault(name, []).append(f"phase scatter {n:.2f} deg vs median {med_noise:.2f}")
     elif np.iscomplexobj(sol.values) and ok.any():
-        # one solution per antenna: the spread of phases about the reference
-        phases = np.degrees(np.angle(sol.values[ok]))
-        figures["phase_scatter_deg"] = float(np.sqrt(np.mean(phases**2)))
+        # One solution interval: no scatter to measure, so report the phase
+        # error its SNR implies (1/SNR rad), median over solutions.
+        figures["phase_scatter_deg"] = float(np.degrees(np.median(1.0 / np.maximum(sol.snr[ok], 1e-6))))
     if not np.iscomplexobj(sol.values) and ok.any():
         figures["delay_ns"] = {"median": float(np.median(sol.values[ok])),
                                "rms": float(np.sqrt(np.mean(sol.values[ok] ** 2)))}

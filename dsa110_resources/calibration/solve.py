@@ -16,6 +16,9 @@ Sequence on a calibrator transit tile, and why:
   is 1 and the flux scale lives in G, gaps of up to ``fillgaps`` flagged
   channels interpolated. The complex gains drift by < 1 deg within a tile,
   so no pre-bandpass phase solve is needed: B absorbs them at the tile epoch.
+* Per-tile solves (K, B, and G with solint inf) read a time-averaged copy of
+  the tile (:mod:`.averaging`): the same averages CASA would form, formed once
+  in numpy instead of once per task, which is what keeps a full tile fast.
 * G: amplitude and phase with K and B applied, per tile (solint inf) or per
   ``gain_solint`` (e.g. '60s'). Between transits :func:`solve_gains_on_sky_model`
   solves G on science tiles against the catalog sky model.
@@ -44,6 +47,7 @@ from dsa110_resources.stores import layout
 from dsa110_resources.stores.tiers import StorageTiers
 
 from . import qa, registry, skymodel
+from .averaging import time_average_ms
 from .flagging import FlagSummary, flag_fractions
 
 log = logging.getLogger(__name__)
@@ -83,6 +87,7 @@ class SolveOptions:
     refant_preference: tuple[str, ...] = OUTRIGGERS
     refant_max_flagged: float = 0.5  # an antenna flagged more than this is not a refant
     refant_chain_length: int = 4
+    average_for_solve: bool = True  # solve per-tile tables on a time-averaged copy (averaging.py)
     policy: registry.ValidityPolicy = field(default_factory=registry.ValidityPolicy)
     timeout: float = 1800.0
 
@@ -148,6 +153,13 @@ def _live_antennas(summary: FlagSummary | Mapping[str, float]) -> list[str]:
     """Antennas with any unflagged cross-correlation data."""
     fractions = summary.per_antenna if isinstance(summary, FlagSummary) else summary
     return [name for name, f in fractions.items() if f < 1.0]
+
+
+def _solve_input(ms: Path, stage: Path, options: SolveOptions, *, per_tile: bool) -> str:
+    """The MS the solves read: a time-averaged copy for per-tile solves (see averaging.py)."""
+    if options.average_for_solve and per_tile:
+        return str(time_average_ms(ms, stage / f"{ms.stem}.avg.ms"))
+    return str(ms)
 
 
 def _published(tiers: StorageTiers, tile_id: str, caltype: str) -> Path:
@@ -220,28 +232,31 @@ def solve_calibrator(
         work = stage / "casa"
         staged: dict[str, Path] = {}
         applied: list[str] = []
+        t = time.perf_counter()
+        solve_ms = _solve_input(ms, stage, options, per_tile=True)
+        timings["average"] = time.perf_counter() - t
+        gain_ms = solve_ms if options.gain_solint == "inf" else str(ms)
+        # One CASA process for the chain: K -> B -> G, each with the earlier ones applied.
+        steps = []
         if options.delay:
-            t = time.perf_counter()
             staged["K"] = stage / f"{obs.tile_id}.kcal"
-            out = _gaincal(str(ms), staged["K"], work / "K", options, gaintype="K", solint="inf",
-                           minsnr=options.bandpass_minsnr, **common)
-            version = out["casa_version"]
+            steps.append(dict(task="gaincal", vis=solve_ms, caltable=str(staged["K"]), gaintype="K",
+                              solint="inf", minsnr=options.bandpass_minsnr, gaintable=list(applied),
+                              refantmode="flex", **common))
             applied.append(str(staged["K"]))
-            timings["solve_K"] = time.perf_counter() - t
-        t = time.perf_counter()
         staged["B"] = stage / f"{obs.tile_id}.bcal"
-        out = run_casa(f"{STEPS}:bandpass", str(ms), str(staged["B"]), workdir=work / "B",
-                       timeout=options.timeout, solint="inf", combine="scan", bandtype="B",
-                       solnorm=True, minsnr=options.bandpass_minsnr, fillgaps=options.fillgaps,
-                       gaintable=list(applied), **common)
-        version = out["casa_version"]
+        steps.append(dict(task="bandpass", vis=solve_ms, caltable=str(staged["B"]), solint="inf",
+                          combine="scan", bandtype="B", solnorm=True, minsnr=options.bandpass_minsnr,
+                          fillgaps=options.fillgaps, gaintable=list(applied), **common))
         applied.append(str(staged["B"]))
-        timings["solve_B"] = time.perf_counter() - t
-        t = time.perf_counter()
         staged["G"] = stage / f"{obs.tile_id}.gcal"
-        _gaincal(str(ms), staged["G"], work / "G", options, gaintype=options.gaintype, calmode="ap",
-                 solint=options.gain_solint, minsnr=options.gain_minsnr, gaintable=list(applied), **common)
-        timings["solve_G"] = time.perf_counter() - t
+        steps.append(dict(task="gaincal", vis=gain_ms, caltable=str(staged["G"]), gaintype=options.gaintype,
+                          calmode="ap", solint=options.gain_solint, minsnr=options.gain_minsnr,
+                          gaintable=list(applied), refantmode="flex", **common))
+        t = time.perf_counter()
+        outs = run_casa(f"{STEPS}:solve_chain", steps, workdir=work, timeout=options.timeout)
+        version = outs[-1]["casa_version"]
+        timings["solve_" + "".join(staged)] = time.perf_counter() - t
 
         t = time.perf_counter()
         live = _live_antennas(summary)
@@ -315,7 +330,10 @@ def solve_gains_on_sky_model(
     with tiers.staging(f"{obs.tile_id}-gains") as stage:
         staged = stage / f"{obs.tile_id}.gcal"
         t = time.perf_counter()
-        out = _gaincal(str(ms), staged, stage / "casa", options, gaintype=options.gaintype, calmode="ap",
+        solve_ms = _solve_input(ms, stage, options, per_tile=options.gain_solint == "inf")
+        timings["average"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out = _gaincal(solve_ms, staged, stage / "casa", options, gaintype=options.gaintype, calmode="ap",
                        solint=options.gain_solint, minsnr=options.gain_minsnr, gaintable=pre_paths,
                        **_common(options, chain))
         timings["solve_G"] = time.perf_counter() - t

@@ -62,9 +62,10 @@ def solved_jones(tables: dict[str, str], rows: list[int]) -> tuple[np.ndarray, n
     for caltype, sol in sols.items():
         for i, row in enumerate(rows):
             k = np.flatnonzero(sol.antenna == row)[0]
-            if caltype == "K":  # CASA delay in ns, phase 2 pi tau (nu - nu_ref) about the first channel
+            if caltype == "K":  # CASA: delay in ns, phase +2 pi tau (nu - nu_centre) (checked here)
                 tau = sol.values[k, 0, :] * 1e-9
-                jones[i] *= np.exp(-2j * np.pi * (b.freqs_hz - b.freqs_hz[0])[:, None] * tau[None, :])
+                centre = 0.5 * (b.freqs_hz[0] + b.freqs_hz[-1])
+                jones[i] *= np.exp(2j * np.pi * (b.freqs_hz - centre)[:, None] * tau[None, :])
             else:
                 jones[i] *= sol.values[k]
             flags[i] |= sol.flag[k]
@@ -359,3 +360,24 @@ def test_hourly_gains_on_a_science_tile_against_the_catalog_model(calibrator_til
     assert applied.tables == [b_path, gains.tables["G"]]
     ratio = corrected_flux_ratio(ms)
     assert abs(abs(ratio) - 1.0) <= 0.03
+
+
+@pytest.mark.slow
+def test_delay_solve_path(calibrator_tile, tmp_path):
+    """With K solved first, K x B x G still reproduces the injected Jones."""
+    from dsa110_resources.db.session import ProductsDB
+    from dsa110_resources.stores.tiers import StorageTiers
+
+    ms = tmp_path / "ms" / calibrator_tile["ms"].name
+    ms.parent.mkdir()
+    shutil.copytree(calibrator_tile["ms"], ms)
+    db = ProductsDB.sqlite(tmp_path / "p.sqlite")
+    summary = flagging.flag_ms(ms, workdir=tmp_path / "flag", options=flagging.FlagOptions(rfi="none"))
+    result = solve.solve_calibrator(ms, CALIBRATOR, tiers=StorageTiers(tmp_path), db=db, flag_summary=summary,
+                                    options=solve.SolveOptions(delay=True))
+    assert set(result.tables) == {"K", "B", "G"}
+    figures = compare_with_truth(result.tables, str(calibrator_tile["truth"].json_path), ms)
+    print("with K:", json.dumps(figures))
+    assert figures["gain_phase_rms_deg"] <= 2.0 and figures["gain_amplitude_rms"] <= 0.02
+    selection = registry.select_tables(db, TileInfo.read(ms).mid_time)
+    assert [t.caltype for t in selection.tables] == ["K", "B", "G"]
