@@ -72,6 +72,7 @@ def environment(settings: DemoSettings) -> dict[str, str]:
         DAGSTER_HOME=str(settings.dagster_home),
         DSA110_DATA_ROOT=str(settings.data_root),
         DSA110_SENSOR_DEFAULT="running",
+        DSA110_SKY_CATALOG=str(settings.data_root / "truth" / "sky_catalog.csv"),
         DSA110_SENSOR_INTERVAL="10",
         # The tiny preset writes 2 subbands: let the completeness rule admit them.
         DSA110_MIN_SUBBANDS="1" if settings.preset == "tiny" else env.get("DSA110_MIN_SUBBANDS", "12"),

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dsa110_assets.imaging import ImagingResource
 from dsa110_resources.casa.resource import CasaResource
+from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.db.session import sqlite_url
 from dsa110_resources.ingest_resource import IngestResource
@@ -54,5 +56,7 @@ def resources_for(environment: str | None = None) -> dict:
             incomplete_wait_seconds=float(os.environ.get("DSA110_INCOMPLETE_WAIT", 600)),
             min_subbands=int(os.environ.get("DSA110_MIN_SUBBANDS", 12)),
         ),
+        "sky_catalog": SkyCatalogResource(path=os.environ.get("DSA110_SKY_CATALOG")),
+        "imaging": ImagingResource(backend=os.environ.get("DSA110_IMAGER")),
         "casa": CasaResource(timeout_seconds=float(os.environ.get("DSA110_CASA_TIMEOUT", 1800))),
     }

@@ -99,3 +99,28 @@ class WindowOutcomes:
         else:
             metadata["tiles"] = MetadataValue.json(self.products)
         yield MaterializeResult(metadata=metadata)
+
+
+def measurement_set_for(db, window: TileWindow):
+    """The (tile, MS row) converted for this window, or None."""
+    from sqlalchemy import select
+
+    from dsa110_resources.db import MeasurementSet, Tile
+
+    with db.session() as s:
+        row = s.execute(
+            select(Tile, MeasurementSet)
+            .join(MeasurementSet, MeasurementSet.tile_id == Tile.tile_id)
+            .where(Tile.partition_key == window.key, Tile.status == "converted")
+            .order_by(MeasurementSet.created_at.desc())
+        ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def png_markdown(path, title: str = "preview") -> MetadataValue:
+    """A small PNG inline in the UI's metadata panel."""
+    import base64
+    from pathlib import Path
+
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return MetadataValue.md(f"![{title}](data:image/png;base64,{data})")

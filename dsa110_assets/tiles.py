@@ -10,7 +10,9 @@ runs, up to 48 for backfills) and reports per window; see ``tile_windows``.
 import datetime as dt
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
+from astropy.time import Time
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -37,7 +39,8 @@ from dsa110_resources.conversion import (
     quarantine_tile,
     validate_tile,
 )
-from dsa110_resources.conversion import registry
+from dsa110_resources.calibration.transits import TilePointing, best_transit
+from dsa110_resources.conversion import ValidatedTile, registry
 from dsa110_resources.db import MeasurementSet, Tile
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.ingest_resource import IngestResource
@@ -136,9 +139,11 @@ def subband_group(
             failures.append(str(exc))
             continue
         declination = float(np.degrees(tile.reference.declination_rad))
+        transit = calibrator_transit(tile)
         with db.session() as s:
             row = s.get(Tile, group.tile_id)
             row.declination_deg = declination
+            row.calibrator = transit.calibrator if transit else None
             if row.status not in registry.FINAL_STATUSES:
                 row.status = state.value  # the completeness rule configured here decides
         outcomes.add_product(
@@ -150,6 +155,9 @@ def subband_group(
                 "duplicates": len(group.duplicates),
                 "declination_deg": round(declination, 4),
                 "state": state.value,
+                "calibrator_transit": (
+                    f"{transit.calibrator} ({transit.weighted_flux:.1f} beam-weighted)" if transit else "none"
+                ),
                 "warnings": "; ".join(tile.warnings) or "none",
             },
         )
@@ -160,6 +168,16 @@ def subband_group(
             allow_retries=False,
         )
     yield from outcomes.events(context)
+
+
+def calibrator_transit(tile: ValidatedTile):
+    """The brightest calibrator crossing the meridian during the tile, if any."""
+    header = tile.reference
+    half = float(np.median(header.integration_time_s)) / 2 / 86400
+    start = Time(header.time_jd.min() - half, format="jd", scale="utc")
+    end = Time(header.time_jd.max() + half, format="jd", scale="utc")
+    pointing = TilePointing.from_declination(tile.tile_id, start, end, header.declination_rad * u.rad)
+    return best_transit(pointing)
 
 
 def _ready_tile(db, window: TileWindow) -> Tile | None:

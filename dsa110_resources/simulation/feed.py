@@ -55,8 +55,9 @@ def run_feed(
 ) -> list:
     """Simulate ``n_tiles`` tiles and deliver them into ``incoming`` in (scaled) real time.
 
-    Truth files go to ``truth_dir`` (default ``incoming/../truth``), never into
-    incoming, so a sensor only sees subband files. Returns the tile truths.
+    Truth files and the sky catalog (``sky_catalog.csv``) go to ``truth_dir``
+    (default ``incoming/../truth``), never into incoming, so a sensor only sees
+    subband files. Returns the tile truths.
     """
     incoming = Path(incoming)
     incoming.mkdir(parents=True, exist_ok=True)
@@ -68,6 +69,9 @@ def run_feed(
     layout = load_layout(config)
     centres = meridian_coord(starts + C.TILE_DURATION / 2, config.declination, layout.reference)
     sky = build_sky(config, centres, starts)
+    # The sky as a catalog, the way an operator supplies NVSS: the pipeline's
+    # sky models and photometry read it (truth fluxes stay in the truth files).
+    sky.catalog.write_csv(truth_dir / "sky_catalog.csv")
     cadence = C.TILE_DURATION.to_value(u.s) / speedup
     spread_s = spread.to_value(u.s) / speedup
     truths = []

@@ -4,18 +4,29 @@ import datetime as dt
 
 import pytest
 from astropy.time import Time
-from dagster import DagsterEventType, DagsterInstance, Definitions
+from dagster import AssetSelection, DagsterEventType, DagsterInstance, Definitions, define_asset_job
 from sqlalchemy import select
 
-from dsa110_assets import tiles
 from dsa110_assets.definitions import defs as production_defs
+from dsa110_assets.imaging import ImagingResource
 from dsa110_assets.jobs import tile_job
 from dsa110_resources.casa.resource import CasaResource
-from dsa110_resources.db import MeasurementSet, ProductsDB, SubbandFile, Tile
+from dsa110_resources.catalogs.calibrators import calibrator_catalog
+from dsa110_resources.catalogs.resource import SkyCatalogResource
+from dsa110_resources.db import (
+    CalibrationApplication,
+    CalibrationTable,
+    Image,
+    MeasurementSet,
+    ProductsDB,
+    SubbandFile,
+    Tile,
+)
+from dsa110_resources.conversion.naming import window_key
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.db.session import sqlite_url
 from dsa110_resources.ingest_resource import IngestResource
-from dsa110_resources.simulation import SimulationConfig, write_tile
+from dsa110_resources.simulation import SimulationConfig, calibrator_transit_start, write_tile
 from dsa110_resources.stores.resource import StorageResource
 
 pytestmark = pytest.mark.casa
@@ -23,11 +34,16 @@ START = Time("2025-10-13T13:25:07", scale="utc")
 WINDOW = "2025-10-13T13:25"
 
 
-@pytest.fixture
-def site(tmp_path):
+#: Ingest and conversion only (with their checks): the calibration chain has its own test.
+convert_job = define_asset_job(
+    "convert_job", selection=AssetSelection.assets("subband_group", "measurement_set")
+)
+
+
+def make_site(tmp_path, start, config, catalog=None):
     data = tmp_path / "data"
-    incoming = data / "incoming" / "2025-10-13"
-    truth = write_tile(incoming, START, SimulationConfig.tiny(seed=3))
+    incoming = data / "incoming" / start.to_datetime().strftime("%Y-%m-%d")
+    truth = write_tile(incoming, start, config)
     resources = {
         "storage": StorageResource(data_root=str(data), fast_root=str(tmp_path / "shm")),
         "products_db": ProductsDBResource(url=sqlite_url(data / "state" / "products.sqlite")),
@@ -36,19 +52,27 @@ def site(tmp_path):
             incoming_dir=str(data / "incoming"), min_subbands=1, incomplete_wait_seconds=0
         ),
         "casa": CasaResource(),
+        "sky_catalog": SkyCatalogResource(path=str(catalog) if catalog else None),
+        "imaging": ImagingResource(size=512),
     }
     definitions = Definitions(
         assets=production_defs.assets,
         asset_checks=production_defs.asset_checks,
-        jobs=[tile_job],
+        jobs=[tile_job, convert_job],
         resources=resources,
     )
     return definitions, data, truth
 
 
-def run(definitions, key, instance):
-    job = definitions.get_job_def("tile_job")
-    return job.execute_in_process(partition_key=key, instance=instance, raise_on_error=False)
+@pytest.fixture
+def site(tmp_path):
+    return make_site(tmp_path, START, SimulationConfig.tiny(seed=3))
+
+
+def run(definitions, key, instance, job="convert_job"):
+    return definitions.resolve_job_def(job).execute_in_process(
+        partition_key=key, instance=instance, raise_on_error=False
+    )
 
 
 def events(result, event_type):
@@ -92,20 +116,20 @@ def test_tile_becomes_a_checked_measurement_set(site):
 
 def test_empty_window_ends_as_no_data(site):
     definitions, data, _ = site
-    result = run(definitions, "2025-10-13T13:40", DagsterInstance.ephemeral())
+    result = run(definitions, "2025-10-13T13:40", DagsterInstance.ephemeral(), job="tile_job")
     assert result.success
     assert events(result, DagsterEventType.ASSET_MATERIALIZATION) == []
     observations = events(result, DagsterEventType.ASSET_OBSERVATION)
     assert observations[0].event_specific_data.asset_observation.metadata["outcome"].value == "no data"
     skipped = {e.step_key for e in events(result, DagsterEventType.STEP_SKIPPED)}
-    assert "measurement_set" in skipped
+    assert {"measurement_set", "calibrated_ms", "image"} <= skipped
 
 
 def test_corrupt_file_quarantines_the_tile_and_names_the_file(site):
     definitions, data, truth = site
     bad = sorted(truth.files.values())[0]
     bad.write_bytes(bad.read_bytes()[:4096])  # truncated mid-write
-    result = run(definitions, WINDOW, DagsterInstance.ephemeral())
+    result = run(definitions, WINDOW, DagsterInstance.ephemeral(), job="tile_job")
     assert not result.success
     failure = events(result, DagsterEventType.STEP_FAILURE)[0]
     message = failure.event_specific_data.error.message + str(failure.event_specific_data.user_failure_data)
@@ -118,3 +142,47 @@ def test_corrupt_file_quarantines_the_tile_and_names_the_file(site):
     with db.session() as s:
         assert s.scalars(select(Tile.status)).all() == ["quarantined"]
         assert s.scalars(select(MeasurementSet)).all() == []
+
+
+@pytest.mark.slow
+def test_calibrator_tile_runs_the_whole_chain(tmp_path):
+    """A 3C286 transit tile: detected, converted, solved and registered, applied, imaged."""
+    start, declination = calibrator_transit_start("3C286", START)
+    catalog = tmp_path / "calibrators.csv"
+    calibrator_catalog(["3C286"]).write_csv(catalog)
+    config = SimulationConfig.tiny(seed=4, n_active_antennas=16, subbands=(0, 5, 10, 15), n_sources=0,
+                                   declination=declination, calibrators=("3C286",), gains=True)
+    definitions, data, truth = make_site(tmp_path, start, config, catalog)
+    window = window_key(start.to_datetime(timezone=dt.UTC))
+    result = run(definitions, window, DagsterInstance.ephemeral(), job="tile_job")
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)}
+    assert materialized == {"subband_group", "measurement_set", "calibrated_ms", "image"}
+    checks = {
+        e.event_specific_data.check_name: e.event_specific_data.passed
+        for e in events(result, DagsterEventType.ASSET_CHECK_EVALUATION)
+    }
+    assert checks == {name: True for name in (
+        "ms_integrity", "ms_flag_fraction", "calibration_quality", "image_noise", "image_dynamic_range")}
+
+    db = ProductsDB(sqlite_url(data / "state" / "products.sqlite"))
+    tile_id = min(p.name[:19] for p in truth.files.values())
+    with db.session() as s:
+        tile = s.get(Tile, tile_id)
+        assert tile.calibrator == "3C286"
+        ms = s.scalars(select(MeasurementSet)).one()
+        assert "/ms/calibrators/" in ms.path
+        solved = {t.caltype: t for t in s.scalars(select(CalibrationTable))}
+        assert {"B", "G"} <= set(solved) and solved["B"].source_tile_id == tile_id
+        applied = s.scalars(select(CalibrationApplication).where(CalibrationApplication.ms_path == ms.path)).all()
+        assert {a.caltable.caltype for a in applied} >= {"B", "G"}
+        image = s.scalars(select(Image).where(Image.kind == "pbcor")).one()
+        recovery = image.qa["recovery"]
+        # The calibrator, measured on the beam-corrected image, against its catalog flux.
+        assert recovery["n_measured"] == 1
+        assert abs(recovery["flux_ratio_median"] - 1) < 0.1
+    image_event = [e for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)
+                   if e.asset_key.to_user_string() == "image"][0]
+    metadata = image_event.event_specific_data.materialization.metadata
+    assert metadata["preview"].value.startswith("![")
+    assert metadata["noise_mjy"].value > 0

@@ -1,0 +1,168 @@
+"""Per-tile calibration: flag, make sure valid solutions exist, apply.
+
+A calibrator-transit tile without solutions of its own is solved (K/B/G,
+published and registered with validity windows); a science tile without
+valid gains for its hour gets hourly gains solved against the catalog sky
+model (the bandpass pre-applied). Then the registry picks the valid tables
+nearest the tile and they are applied. A tile with no valid bandpass fails
+with a message naming what is missing.
+"""
+
+from pathlib import Path
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    Failure,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+from sqlalchemy import select
+
+from dsa110_resources.calibration import (
+    NoValidCalibration,
+    calibrate_tile,
+    flag_ms,
+    lookup_table,
+    solve_calibrator,
+    solve_gains_on_sky_model,
+)
+from dsa110_resources.catalogs.resource import SkyCatalogResource
+from dsa110_resources.db import CalibrationApplication, CalibrationTable, MeasurementSet, Tile
+from dsa110_resources.db.resource import ProductsDBResource
+from dsa110_resources.stores import layout
+from dsa110_resources.stores.resource import StorageResource
+
+from .partitions import tile_partitions
+from .tile_windows import (
+    FAILED,
+    NO_DATA,
+    TILE_BACKFILL_POLICY,
+    TILE_RETRY_POLICY,
+    WindowOutcomes,
+    measurement_set_for,
+    run_windows,
+)
+from .tiles import GROUP, measurement_set
+
+#: Solutions whose flagged fraction exceeds this fail the calibration gate.
+MAX_FLAGGED_SOLUTIONS = 0.3
+
+
+def _own_solution(db, tile_id: str) -> bool:
+    with db.session() as s:
+        return s.scalar(
+            select(CalibrationTable.id).where(
+                CalibrationTable.source_tile_id == tile_id, CalibrationTable.caltype == "B"
+            )
+        ) is not None
+
+
+def _needs_gains(db, mid_time) -> bool:
+    try:
+        lookup_table(db, "G", mid_time)
+        return False
+    except NoValidCalibration:
+        return True
+
+
+@asset(
+    group_name=GROUP,
+    partitions_def=tile_partitions,
+    deps=[measurement_set],
+    backfill_policy=TILE_BACKFILL_POLICY,
+    retry_policy=TILE_RETRY_POLICY,
+    output_required=False,
+    pool="casa",
+    kinds={"casa"},
+    description="The tile's MS flagged (zeros, RFI) with the valid bandpass and gains applied.",
+)
+def calibrated_ms(
+    context: AssetExecutionContext,
+    storage: StorageResource,
+    products_db: ProductsDBResource,
+    sky_catalog: SkyCatalogResource,
+):
+    db, tiers = products_db.db(), storage.tiers()
+    outcomes = WindowOutcomes()
+    missing: list[str] = []
+    for window in run_windows(context):
+        found = measurement_set_for(db, window)
+        if found is None:
+            outcomes.record(window, NO_DATA, "no measurement set in this window")
+            continue
+        tile, ms = found
+        workdir = tiers.product_path(layout.qa_path(tile.tile_id, "casa"))
+        flags = flag_ms(ms.path, workdir=workdir / "flag")
+        solved = []
+        if tile.calibrator and not _own_solution(db, tile.tile_id):
+            result = solve_calibrator(ms.path, tile.calibrator, tiers=tiers, db=db, flag_summary=flags,
+                                      tile_id=tile.tile_id)
+            solved = sorted(result.tables)
+            context.log.info(f"{tile.tile_id}: solved {solved} on {tile.calibrator}, refant {result.refant}")
+        elif not tile.calibrator and sky_catalog.available() and _needs_gains(db, ms.mid_time):
+            try:
+                result = solve_gains_on_sky_model(ms.path, sky_catalog.load(), tiers=tiers, db=db,
+                                                  flag_summary=flags, tile_id=tile.tile_id)
+                solved = sorted(result.tables)
+                context.log.info(f"{tile.tile_id}: hourly gains solved on the sky model")
+            except NoValidCalibration as exc:
+                context.log.warning(f"{tile.tile_id}: no sky-model gains: {exc}")
+        try:
+            applied = calibrate_tile(ms.path, db, workdir=workdir / "apply")
+        except NoValidCalibration as exc:
+            outcomes.record(window, FAILED, f"{tile.tile_id}: {exc}")
+            missing.append(f"{tile.tile_id}: {exc}")
+            continue
+        for warning in applied.warnings:
+            context.log.warning(f"{tile.tile_id}: {warning}")
+        outcomes.add_product(window, {
+            "tile_id": tile.tile_id,
+            "ms_path": ms.path,
+            "calibrator": tile.calibrator or "none (science tile)",
+            "solved_here": ", ".join(solved) or "none",
+            "caltables": ", ".join(Path(t).name for t in applied.tables),
+            "flagged_fraction": round(flags.total, 4),
+            "rfi_method": flags.rfi_method,
+        })
+    if missing and not outcomes.any_done:
+        raise Failure(description="no valid calibration: " + "; ".join(missing), allow_retries=False)
+    yield from outcomes.events(context)
+
+
+@asset_check(
+    asset=calibrated_ms,
+    blocking=True,
+    partitions_def=tile_partitions,
+    description="The applied solutions are healthy (flagged solution fraction, QA recorded).",
+)
+def calibration_quality(context: AssetCheckExecutionContext, products_db: ProductsDBResource):
+    db = products_db.db()
+    report: dict[str, dict] = {}
+    with db.session() as s:
+        rows = s.execute(
+            select(Tile.tile_id, CalibrationTable)
+            .join(MeasurementSet, MeasurementSet.tile_id == Tile.tile_id)
+            .join(CalibrationApplication, CalibrationApplication.ms_path == MeasurementSet.path)
+            .join(CalibrationTable, CalibrationTable.id == CalibrationApplication.caltable_id)
+            .where(Tile.partition_key.in_(context.partition_keys))
+        ).all()
+    for tile_id, table in rows:
+        qa = table.qa or {}
+        report.setdefault(tile_id, {})[table.caltype] = qa.get("flagged_fraction")
+    bad = {
+        t: types for t, types in report.items()
+        if any(f is None or f > MAX_FLAGGED_SOLUTIONS for f in types.values())
+    }
+    return AssetCheckResult(
+        passed=bool(report) and not bad,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            "no calibration applied" if not report
+            else "; ".join(f"{t}: flagged solutions {v}" for t, v in bad.items()) or "solutions healthy"
+        ),
+        metadata={"limit": MAX_FLAGGED_SOLUTIONS, "flagged_solution_fraction": MetadataValue.json(report)},
+    )
