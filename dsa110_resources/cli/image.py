@@ -23,6 +23,8 @@ import click
 @click.option("--threshold-sigma", type=float, default=None, help="Stop cleaning at this many sigma [default 3].")
 @click.option("--mask-sigma", type=float, default=None, help="WSClean auto-mask level in sigma [default 5].")
 @click.option("--uv-min", type=float, default=None, help="Minimum uv distance in wavelengths (e.g. 1000).")
+@click.option("--baseline-averaging", type=float, default=None,
+              help="WSClean baseline-dependent averaging in wavelengths (faster, smears off-axis sources).")
 @click.option("--data-column", default=None, help="MS column [default: CORRECTED_DATA if it holds data, else DATA].")
 @click.option("--pb-limit", type=float, default=None, help="Blank the corrected image below this beam level [0.2].")
 @click.option("--tile-id", default=None, help="Tile id for the headers [default: from the MS name].")
@@ -32,7 +34,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the QA as JSON.")
 @click.option("-v", "--verbose", is_flag=True)
 def command(ms, out_prefix, backend, size, cell, weighting, robust, niter, threshold_sigma, mask_sigma,
-            uv_min, data_column, pb_limit, tile_id, caltables, truth, as_json, verbose):
+            uv_min, baseline_averaging, data_column, pb_limit, tile_id, caltables, truth, as_json, verbose):
     """Image the Measurement Set MS (one tile) and print its QA figures."""
     import astropy.units as u
 
@@ -41,7 +43,7 @@ def command(ms, out_prefix, backend, size, cell, weighting, robust, niter, thres
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     params = ImagingParams().with_overrides(
         size=size, cell=cell, weighting=weighting, robust=robust, niter=niter, threshold_sigma=threshold_sigma,
-        mask_sigma=mask_sigma, uv_min=uv_min, data_column=data_column, pb_limit=pb_limit,
+        mask_sigma=mask_sigma, uv_min=uv_min, baseline_averaging=baseline_averaging, data_column=data_column, pb_limit=pb_limit,
     )
     references = expected = None
     if truth is not None:

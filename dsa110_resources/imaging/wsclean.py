@@ -68,6 +68,8 @@ def command(ms: Path, name: str, grid: ImageGrid, params: ImagingParams, data_co
         cmd += ["-auto-mask", f"{params.mask_sigma:g}"]
     if (uv_min := params.uv_min_wavelengths()) is not None:
         cmd += ["-minuv-l", f"{uv_min:g}"]
+    if params.baseline_averaging:
+        cmd += ["-baseline-averaging", f"{params.baseline_averaging:g}"]
     if params.memory_gb:
         cmd += ["-abs-mem", f"{params.memory_gb:g}"]
     cmd += list(params.extra_args)
