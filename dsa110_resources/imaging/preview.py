@@ -36,12 +36,14 @@ def write_preview(
     max_pixels: int = 512,
     noise: float | None = None,
 ) -> Path:
-    """Write a PNG of a 2-D image with an asinh stretch; returns the path."""
-    import matplotlib
+    """Write a PNG of a 2-D image with an asinh stretch; returns the path.
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    The title goes into the PNG's text metadata rather than onto the pixels.
+    """
+    import matplotlib
     from astropy.visualization import AsinhStretch, ImageNormalize, ZScaleInterval
+    from PIL import Image as PILImage
+    from PIL.PngImagePlugin import PngInfo
 
     from .qa import robust_noise
 
@@ -51,20 +53,22 @@ def write_preview(
         raise ValueError("nothing finite to preview")
     sigma = noise if noise else robust_noise(finite)
     low, _ = ZScaleInterval().get_limits(finite)
-    vmin = max(low, np.median(finite) - 3 * sigma)
+    vmin = max(low, np.median(finite) - 2 * sigma)
     vmax = max(np.nanmax(finite), vmin + 10 * sigma)
-    # a = where the stretch turns from linear to logarithmic: ~10 sigma above vmin.
-    a = float(np.clip(10 * sigma / (vmax - vmin), 1e-4, 1.0))
-    norm = ImageNormalize(vmin=vmin, vmax=vmax, stretch=AsinhStretch(a=a))
-    dpi = 100
-    fig = plt.figure(figsize=(image.shape[1] / dpi, image.shape[0] / dpi), dpi=dpi)
-    ax = fig.add_axes([0, 0, 1, 1])
-    ax.imshow(image, origin="lower", cmap="inferno", norm=norm, interpolation="nearest")
-    ax.set_axis_off()
+    # a = where the stretch turns from linear to logarithmic: a few sigma above vmin,
+    # so the noise texture stays visible and bright sources do not saturate.
+    a = float(np.clip(5 * sigma / (vmax - vmin), 1e-4, 1.0))
+    norm = ImageNormalize(vmin=vmin, vmax=vmax, stretch=AsinhStretch(a=a), clip=True)
+    scaled = np.nan_to_num(np.asarray(norm(image)), nan=0.0)
+    rgba = matplotlib.colormaps["inferno"](scaled[::-1], bytes=True)  # north up
+    rgba[..., 3] = np.where(np.isfinite(image[::-1]), 255, 0)  # blanked pixels transparent
+    info = PngInfo()
     if title:
-        ax.text(0.01, 0.99, title, color="white", fontsize=7, va="top", ha="left", transform=ax.transAxes)
+        info.add_text("Title", title)
+    info.add_text("Stretch", f"asinh a={a:.3g}, {vmin:.3g}..{vmax:.3g} Jy/beam")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    # A 256-colour palette keeps the file small (the noise does not compress).
+    picture = PILImage.fromarray(rgba, "RGBA").quantize(colors=255, method=PILImage.Quantize.FASTOCTREE)
+    picture.save(path, optimize=True, pnginfo=info)
     return path
