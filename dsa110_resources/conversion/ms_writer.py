@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import sys
 import time as _time
@@ -262,6 +263,18 @@ def _write_subtables(ms_path: Path, meta: MSMetadata, n_pol: int) -> None:
 
 
 
+#: O_DIRECT alignment of file offsets, lengths and buffer addresses.
+DIRECT_ALIGN = 4096
+
+
+def aligned_empty(shape, dtype, align: int = DIRECT_ALIGN) -> np.ndarray:
+    """``np.empty`` whose data starts on an ``align``-byte boundary (for O_DIRECT)."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(nbytes + align, dtype=np.uint8)
+    start = (-raw.ctypes.data) % align
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
 #: Columns whose data files the writer fills itself (raw bytes, no casacore
 #: bucket cache): the visibility-sized ones.
 RAW_COLUMNS = ("DATA", "MODEL_DATA", "CORRECTED_DATA", "WEIGHT_SPECTRUM")
@@ -283,7 +296,40 @@ class _RawFile:
     column: str
     path: Path
     row_bytes: int
-    fd: int = -1
+    fd: int = -1  # buffered
+    direct_fd: int = -1  # O_DIRECT, when the filesystem takes it
+
+    def write(self, array: np.ndarray, offset: int, writeback: bool) -> None:
+        """``array``'s bytes at ``offset``: the aligned part with O_DIRECT (page-
+        cache-free: on this VM buffered writes cost ~50x the CPU), the rest buffered."""
+        view = memoryview(np.ascontiguousarray(array)).cast("B")
+        if self.direct_fd >= 0 and offset % DIRECT_ALIGN == 0 and \
+                np.ascontiguousarray(array).ctypes.data % DIRECT_ALIGN == 0:
+            head = len(view) - len(view) % DIRECT_ALIGN
+            done = 0
+            try:
+                while done < head:
+                    n = os.pwrite(self.direct_fd, view[done:head], offset + done)
+                    done += n
+                    if n <= 0 or n % DIRECT_ALIGN:
+                        break
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                os.close(self.direct_fd)  # the filesystem refuses O_DIRECT writes
+                self.direct_fd = -1
+            view, offset = view[done:], offset + done
+        if len(view):
+            _pwrite_all(self.fd, view, offset)
+            if writeback:
+                _sync_file_range(self.fd, offset, len(view))
+
+    def close(self) -> None:
+        for name in ("fd", "direct_fd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, name, -1)
 
 
 def _sync_file_range(fd: int, offset: int, nbytes: int) -> None:
@@ -335,11 +381,17 @@ class DirectMSWriter:
     schema, so created with the table; 1 bit per cell) is written the same
     way from bits packed least-significant first. MODEL_DATA, never written,
     stays a sparse file of zeros: no bytes to write, copy or sync.
+
+    Writes go out with O_DIRECT where the filesystem takes it and the block
+    is page-aligned (``aligned_empty`` buffers; 1024-row tiles keep offsets
+    aligned): on the 2-core VM, 2.9 GB took 1.6 s and 0.1 s of CPU that way
+    against 13 s and 6.4 s of CPU through the page cache. Other writes go
+    through the page cache, with writeback started at once (``writeback``).
     """
 
     def __init__(self, path: Path, n_rows: int, n_chan: int, n_pol: int, *,
                  scratch_columns: bool = True, weight_spectrum: bool = False,
-                 writeback: bool = True):
+                 writeback: bool = True, direct: bool = True):
         self.path = Path(path)
         self.n_rows, self.n_chan, self.n_pol = n_rows, n_chan, n_pol
         self.scratch_columns = scratch_columns
@@ -392,7 +444,13 @@ class DirectMSWriter:
                 fd = os.open(data_file, os.O_WRONLY)
                 if os.fstat(fd).st_size != n_tiles * int(cube["BucketSize"]):
                     raise RuntimeError(f"{column}: data file size {os.fstat(fd).st_size} unexpected")
-            self.files[column] = _RawFile(column, data_file, row_bytes, fd)
+            direct_fd = -1
+            if direct and hasattr(os, "O_DIRECT"):
+                try:
+                    direct_fd = os.open(data_file, os.O_WRONLY | os.O_DIRECT)
+                except OSError:
+                    direct_fd = -1
+            self.files[column] = _RawFile(column, data_file, row_bytes, fd, direct_fd)
         if set(self.files) != set(raw) | {"FLAG"}:
             raise RuntimeError(f"raw data files found for {sorted(self.files)}, wanted {raw} + FLAG")
 
@@ -418,16 +476,11 @@ class DirectMSWriter:
             blocks.append(("WEIGHT_SPECTRUM", np.ascontiguousarray(weight_spectrum, np.float32)))
         for column, array in blocks:
             raw = self.files[column]
-            offset = start * raw.row_bytes
-            _pwrite_all(raw.fd, array, offset)
-            if self.writeback:
-                _sync_file_range(raw.fd, offset, n * raw.row_bytes)
+            raw.write(array, start * raw.row_bytes, self.writeback)
 
     def close_files(self) -> None:
-        for raw in self.files.values():
-            if raw.fd >= 0:
-                os.close(raw.fd)
-                raw.fd = -1
+        for raw in getattr(self, "files", {}).values():
+            raw.close()
 
     def finish(self, small: SmallColumns, weight: np.ndarray, flag_row: np.ndarray,
                meta: MSMetadata, *, check: bool = True) -> Path:
