@@ -69,7 +69,7 @@ class TileObservation:
     @classmethod
     def read(cls, ms: str | Path, tile_id: str | None = None) -> TileObservation:
         """Read from the MS; the tile id defaults to the ``<tile>.ms`` name."""
-        from casacore.tables import table, taql
+        from casacore.tables import table
 
         ms = Path(ms)
         if not (ms / "table.dat").exists():
@@ -77,10 +77,10 @@ class TileObservation:
         with table(str(ms), ack=False) as main:
             if main.nrows() == 0:
                 raise ValueError(f"{ms} has no rows")
-            span = taql(
-                "select min(TIME-INTERVAL/2) as t0, max(TIME+INTERVAL/2) as t1 from $main"
-            )
-            t0, t1 = float(span.getcol("t0")[0]), float(span.getcol("t1")[0])
+            time = main.getcol("TIME")
+            interval = main.getcol("INTERVAL")
+            t0 = float(np.min(time - interval / 2))
+            t1 = float(np.max(time + interval / 2))
             # A missing subband is a block of flagged channels in every row:
             # rows from mid-tile show which channels carry data.
             n = main.nrows()

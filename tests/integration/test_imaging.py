@@ -159,6 +159,8 @@ def test_products_have_complete_matching_headers(backend, wsclean_run, tclean_ru
         # Same axis order from both backends: RA, Dec, FREQ, STOKES.
         assert [header[f"CTYPE{i}"].split("-")[0] for i in (1, 2, 3, 4)] == ["RA", "DEC", "FREQ", "STOKES"]
         assert header["DATE-OBS"].startswith(TILE_START[:16])
+        span_s = (header["MJD-AVG"] - header["MJD-OBS"]) * 2 * 86400
+        assert span_s == pytest.approx(C.TILE_DURATION.to_value(u.s), abs=1.0)  # whole tile, not one integration
         # The MS FIELD (converter) and the truth (simulator) agree to < 1 arcsec.
         assert header["OBSDEC"] == pytest.approx(truth.meta["pointing"]["meridian_dec_deg"], abs=1 / 3600)
         if kind != "pb":
