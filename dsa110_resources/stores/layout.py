@@ -73,6 +73,22 @@ def mosaic_overview_path(day: str) -> PurePosixPath:
     return mosaic_dir("nightly", day) / f"{day}.overview.png"
 
 
+def photometry_path(tile_id: str) -> PurePosixPath:
+    """Per-tile forced photometry export (Parquet)."""
+    return PurePosixPath("photometry", "tiles", tile_date(tile_id), f"{tile_id}.parquet")
+
+
+def lightcurves_path(day: str) -> PurePosixPath:
+    """Normalised light curves and variability of all sources as of ``day``."""
+    tile_date(f"{day}T00:00:00")
+    return PurePosixPath("photometry", "daily", f"{day}.lightcurves.parquet")
+
+
+def candidate_plot_path(day: str, source_id: str) -> PurePosixPath:
+    safe = "".join(c if c.isalnum() or c in "+-._" else "_" for c in source_id)
+    return PurePosixPath("qa", day, "candidates", f"{safe}.png")
+
+
 def state_dir() -> PurePosixPath:
     return PurePosixPath("state")
 

@@ -6,18 +6,24 @@ which must finish without failures.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from astropy.time import Time
 from sqlalchemy import select
 
 from dagster_dev import LOCATION, REPOSITORY, DagsterDev
-from dsa110_resources.db import MeasurementSet, ProductsDB, Tile
+from dsa110_resources.catalogs.calibrators import calibrator_catalog
+from dsa110_resources.conversion.naming import window_key
+from dsa110_resources.db import Image, MeasurementSet, ProductsDB, Tile
 from dsa110_resources.db.session import sqlite_url
-from dsa110_resources.simulation import SimulationConfig, write_tile
+from dsa110_resources.simulation import SimulationConfig, calibrator_transit_start, write_tile
 
 pytestmark = [pytest.mark.e2e, pytest.mark.casa]
-TILE_START = Time("2025-10-13T13:25:07", scale="utc")
-TILE_WINDOW, EMPTY_WINDOW = "2025-10-13T13:25", "2025-10-13T13:30"
+# A 3C286 transit: the tile solves its own calibration, so the whole chain runs.
+TILE_START, DECLINATION = calibrator_transit_start("3C286", Time("2025-10-13T13:25:00", scale="utc"))
+TILE_WINDOW = window_key(TILE_START.to_datetime(timezone=dt.UTC))
+EMPTY_WINDOW = window_key(TILE_START.to_datetime(timezone=dt.UTC) + dt.timedelta(minutes=5))
 
 RUNS = """query($tag: String!) { runsOrError(filter: {tags: [{key: "dsa110/tile", value: $tag}]}) {
   ... on Runs { results { runId status } } } }"""
@@ -32,7 +38,10 @@ BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: 
 @pytest.fixture
 def dagster(tmp_path):
     data = tmp_path / "data"
+    catalog = tmp_path / "calibrators.csv"
+    calibrator_catalog(["3C286"]).write_csv(catalog)
     env = {
+        "DSA110_SKY_CATALOG": str(catalog),
         "DSA110_ENV": "ci",
         "DSA110_DATA_ROOT": str(data),
         "DSA110_SENSOR_INTERVAL": "5",
@@ -57,7 +66,9 @@ def test_sensor_run_then_backfill(dagster):
     )["startSensor"]
     assert started["sensorState"]["status"] == "RUNNING", started
 
-    truth = write_tile(data / "incoming" / "2025-10-13", TILE_START, SimulationConfig.tiny(seed=5))
+    config = SimulationConfig.tiny(seed=5, n_active_antennas=16, subbands=(0, 5, 10, 15), n_sources=0,
+                                   declination=DECLINATION, calibrators=("3C286",))
+    truth = write_tile(data / "incoming" / "2025-10-13", TILE_START, config)
     tile_id = min(p.name[:19] for p in truth.files.values())
 
     def finished_run():
@@ -65,15 +76,16 @@ def test_sensor_run_then_backfill(dagster):
         done = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
         return done[0] if done else None
 
-    run = dev.wait_for(finished_run, 300, f"a finished run for tile {tile_id}")
+    run = dev.wait_for(finished_run, 600, f"a finished run for tile {tile_id}")
     assert run["status"] == "SUCCESS", dev.log_tail()
 
-    ms_path = data / "ms" / "science" / "2025-10-13" / f"{tile_id}.ms"
+    ms_path = data / "ms" / "calibrators" / "2025-10-13" / f"{tile_id}.ms"
     assert (ms_path / "table.dat").exists()
     db = ProductsDB(sqlite_url(data / "state" / "products.sqlite"))
     with db.session() as s:
         assert s.get(Tile, tile_id).status == "converted"
         assert s.scalars(select(MeasurementSet.path)).all() == [str(ms_path)]
+        assert {i.kind for i in s.scalars(select(Image))} >= {"image", "pbcor", "pb", "residual"}
     for check in ("ms_integrity", "ms_flag_fraction"):
         executions = dev.graphql(CHECKS, {"check": check})["assetCheckExecutions"]
         assert [e["status"] for e in executions] == ["SUCCEEDED"], (check, executions)

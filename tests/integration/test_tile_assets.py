@@ -16,6 +16,7 @@ from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db import (
     CalibrationApplication,
     CalibrationTable,
+    ForcedPhotometry,
     Image,
     MeasurementSet,
     ProductsDB,
@@ -157,7 +158,7 @@ def test_calibrator_tile_runs_the_whole_chain(tmp_path):
     result = run(definitions, window, DagsterInstance.ephemeral(), job="tile_job")
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)}
-    assert materialized == {"subband_group", "measurement_set", "calibrated_ms", "image"}
+    assert materialized == {"subband_group", "measurement_set", "calibrated_ms", "image", "photometry"}
     checks = {
         e.event_specific_data.check_name: e.event_specific_data.passed
         for e in events(result, DagsterEventType.ASSET_CHECK_EVALUATION)
@@ -181,6 +182,10 @@ def test_calibrator_tile_runs_the_whole_chain(tmp_path):
         # The calibrator, measured on the beam-corrected image, against its catalog flux.
         assert recovery["n_measured"] == 1
         assert abs(recovery["flux_ratio_median"] - 1) < 0.1
+        # ... and by forced photometry (the light-curve measurement) at its catalog position.
+        measured = s.scalars(select(ForcedPhotometry)).one()
+        assert measured.source_id == "3C286" and measured.tile_id == tile_id
+        assert abs(measured.flux_jy / 14.9 - 1) < 0.1 and measured.flux_err_jy > 0
     image_event = [e for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)
                    if e.asset_key.to_user_string() == "image"][0]
     metadata = image_event.event_specific_data.materialization.metadata
