@@ -5,9 +5,12 @@ per-antenna gains, delays, bandpasses, RFI, zeroed channels, noise) is
 converted once; each run works on a fresh copy of that MS:
 
 * product   ``flag_ms`` (zeros + AOFlagger SumThreshold), ``solve_calibrator``
-            (DFT sky model into MODEL_DATA, CASA bandpass + gaincal in child
-            processes, publish + register), ``calibrate_tile`` (registry
-            lookup + applycal + record), each stage timed;
+            (DFT sky model of the calibrator plus catalog sources above 100 mJy
+            apparent, each < 0.5% of the calibrator, into MODEL_DATA, model-normalised time average, CASA
+            bandpass + gaincal in one child process, publish + register),
+            ``calibrate_tile`` (registry lookup + applycal + record), each
+            stage timed in wall and CPU seconds (the machine is shared: the
+            load average is printed too);
 * baseline  the CASA-only way of the old pipeline for the two stages we
             replaced: ``flagdata`` tfcrop for RFI and a component list + ``ft``
             for MODEL_DATA (``--no-baseline`` skips it).
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import sys
 import time
@@ -70,28 +75,51 @@ def fresh_copy(pristine: Path, root: Path) -> Path:
     return ms
 
 
-def run_product(ms: Path, root: Path, calibrator: str, delay: bool) -> tuple[dict, object]:
-    from dsa110_resources.calibration import apply, flagging, solve
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (CASA, AOFlagger)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def field_catalog(truth_json: Path, calibrator: str):
+    """The sky around the tile as an operator catalog would list it (the simulator's
+    synthetic NVSS stands in for NVSS), without the calibrator itself."""
+    from dsa110_resources.catalogs import SkyCatalog
+
+    rows = [r for r in json.loads(Path(truth_json).read_text())["sources"] if r["name"] != calibrator]
+    return SkyCatalog(np.array([r["name"] for r in rows], object), np.array([r["ra_deg"] for r in rows]),
+                      np.array([r["dec_deg"] for r in rows]), np.array([r["flux_jy"] for r in rows]),
+                      np.array([r["spectral_index"] for r in rows]))
+
+
+def run_product(ms: Path, root: Path, calibrator: str, delay: bool, catalog, flux_limit) -> tuple[dict, object]:
+    from dsa110_resources.calibration import apply, flagging, skymodel, solve
     from dsa110_resources.db.session import ProductsDB
     from dsa110_resources.stores.tiers import StorageTiers
 
     tiers = StorageTiers(root)
     db = ProductsDB.sqlite(root / "state" / "products.sqlite")
     times: dict[str, float] = {}
-    t = time.perf_counter()
+    cpu: dict[str, float] = {}
+    t, c = time.perf_counter(), cpu_seconds()
     summary = flagging.flag_ms(ms, workdir=root / "work" / "flag")
-    times["flag"] = time.perf_counter() - t
-    t = time.perf_counter()
+    times["flag"], cpu["flag"] = time.perf_counter() - t, cpu_seconds() - c
+    t, c = time.perf_counter(), cpu_seconds()
+    field = None
+    if catalog is not None:
+        field, _ = skymodel.sources_in_beam(ms, catalog, flux_limit=flux_limit)
     result = solve.solve_calibrator(ms, calibrator, tiers=tiers, db=db, flag_summary=summary,
-                                    options=solve.SolveOptions(delay=delay))
-    times["model+solve"] = time.perf_counter() - t
-    t = time.perf_counter()
+                                    options=solve.SolveOptions(delay=delay), field_sources=field)
+    times["model+solve"], cpu["model+solve"] = time.perf_counter() - t, cpu_seconds() - c
+    t, c = time.perf_counter(), cpu_seconds()
     applied = apply.calibrate_tile(ms, db, workdir=root / "work" / "apply")
-    times["apply"] = time.perf_counter() - t
+    times["apply"], cpu["apply"] = time.perf_counter() - t, cpu_seconds() - c
     times["total"] = times["flag"] + times["model+solve"] + times["apply"]
+    cpu["total"] = sum(cpu.values())
     detail = {f"flag.{k}": v for k, v in summary.timings.items()}
     detail.update({f"solve.{k}": v for k, v in result.timings.items()})
-    return {"times": times, "detail": detail, "flagged": summary.total, "rfi_method": summary.rfi_method,
+    return {"times": times, "cpu_seconds": cpu, "model_sources": result.model["n_sources"],
+            "detail": detail, "flagged": summary.total, "rfi_method": summary.rfi_method,
             "refant_chain": result.refant_chain, "tables": result.tables, "applied": applied.tables,
             "qa": {k: {q: v.get(q) for q in ("flagged_fraction", "median_snr", "phase_scatter_deg")}
                    for k, v in result.qa.items()}}, result
@@ -138,6 +166,10 @@ def main(argv=None) -> int:
     parser.add_argument("--antennas", type=int, default=96)
     parser.add_argument("--delay", action="store_true", help="also solve a delay (K) table")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--calibrator-only", action="store_true",
+                        help="model the calibrator alone (default: plus catalog sources in the beam)")
+    parser.add_argument("--flux-limit-mjy", type=float, default=100.0,
+                        help="apparent flux limit of catalog sources added to the model")
     args = parser.parse_args(argv)
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -145,7 +177,12 @@ def main(argv=None) -> int:
 
     root = work / "product"
     ms = fresh_copy(pristine, root)
-    report, result = run_product(ms, root, args.calibrator, args.delay)
+    import astropy.units as u
+
+    catalog = None if args.calibrator_only else field_catalog(truth, args.calibrator)
+    load = os.getloadavg()[0]
+    report, result = run_product(ms, root, args.calibrator, args.delay, catalog, args.flux_limit_mjy * u.mJy)
+    report["load_average_at_start"] = load
     ratio = measured_flux(ms)["corrected_over_model"]
     model = result.model["sources"][0]
     report["calibrator_flux"] = {
@@ -168,14 +205,17 @@ def main(argv=None) -> int:
         b = report["baseline"]
         report["ratios"] = {
             "flag: CASA tfcrop / ours": b["flag (CASA tfcrop)"] / report["times"]["flag"],
-            "model: CASA ft / ours": b["model (CASA ft)"] / report["detail"]["solve.model"],
+            f"model: CASA ft (calibrator only) / ours ({report['model_sources']} sources)":
+                b["model (CASA ft)"] / report["detail"]["solve.model"],
         }
         shutil.rmtree(base_root, ignore_errors=True)
 
     print(json.dumps(report, indent=1, default=str))
     total = report["times"]["total"]
-    print(f"\nflag + solve + apply: {total:.1f} s (target <= {TARGET_S:.0f} s): "
-          f"{'OK' if total <= TARGET_S else 'OVER'}")
+    print(f"\nflag + solve + apply: {total:.1f} s wall (target <= {TARGET_S:.0f} s): "
+          f"{'OK' if total <= TARGET_S else 'OVER'}; load average {load:.1f} on {os.cpu_count()} cores")
+    print(f"CPU seconds (this process + children): {report['cpu_seconds']['total']:.1f} "
+          f"-> >= {report['cpu_seconds']['total'] / os.cpu_count():.1f} s wall on an idle machine")
     for stage, seconds in {**report["times"], **report["detail"]}.items():
         print(f"  {stage:<22s} {seconds:7.1f} s")
     return 0

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from dsa110_resources.casa import CasaTaskError, run_casa
 
@@ -189,13 +190,17 @@ def flag_fractions(ms: str | Path, merge: np.ndarray | None = None) -> FlagSumma
                 t.putcol("FLAG", flags, startrow=start, nrow=n)
             flags |= t.getcol("FLAG_ROW", startrow=start, nrow=n)[:, None, None]
             cross = a1 != a2
-            f = flags[cross].sum(axis=2)  # (rows, chan)
+            f = flags[cross].sum(axis=2, dtype=np.float32)  # (rows, chan)
             if flagged is None:
                 flagged = np.zeros((n_ant, f.shape[1]))
-            np.add.at(flagged, a1[cross], f)
-            np.add.at(flagged, a2[cross], f)
-            np.add.at(samples, a1[cross], flags.shape[2])
-            np.add.at(samples, a2[cross], flags.shape[2])
+            # antenna x row incidence (each cross row counts for both its antennas)
+            rows = np.arange(f.shape[0])
+            incidence = csr_matrix(
+                (np.ones(2 * len(rows), np.float32),
+                 (np.concatenate([a1[cross], a2[cross]]), np.concatenate([rows, rows]))),
+                shape=(n_ant, len(rows)))
+            flagged += incidence @ f
+            samples += np.asarray(incidence.sum(axis=1)).ravel() * flags.shape[2]
     if flagged is None:
         return FlagSummary(total=1.0, per_antenna={}, per_channel=np.zeros(0))
     present = np.flatnonzero(samples > 0)
