@@ -308,6 +308,10 @@ def hourly_mosaic(
         yield from _no_mosaic(context, str(exc), excluded=MetadataValue.json(excluded))
         return
     excluded |= products.skipped
+    if not np.isfinite(products.mosaic).any():
+        yield from _no_mosaic(context, f"every pixel of {grid.label} is below the blanking level",
+                              excluded=MetadataValue.json(excluded))
+        return
     catalog = _catalog_near(sky_catalog, declination)
     qa = mosaic_qa(products, inputs if catalog is not None else None, catalog, LIMITS)
     label = grid.label
@@ -411,6 +415,9 @@ def nightly_mosaic(
             try:
                 products = build_mosaic(block_inputs, grid, options)
             except ValueError:  # the nearby tiles do not reach this block
+                continue
+            if not np.isfinite(products.mosaic).any():  # reached only below the blanking level
+                del products
                 continue
             label = grid.label + suffix
             qa = mosaic_qa(products, block_inputs if catalog is not None else None, catalog, LIMITS)

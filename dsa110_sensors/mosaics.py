@@ -91,7 +91,7 @@ class HourState:
     n_imaged: int
     n_pending: int  # tiles still in the per-tile chain
     ready: bool
-    complete: bool  # ready without the deadline: nothing pending, nothing missing at the end
+    complete: bool  # nothing pending, nothing missing at the end of the hour
 
     @property
     def key(self) -> str:
@@ -103,11 +103,11 @@ def hour_state(db, hour: dt.datetime, now: dt.datetime, deadline: dt.timedelta =
     pending = {t for t, why in not_imaged.items() if is_pending(why)}
     # Pending tiles are left out, so they count as gaps in the cadence until imaged.
     plan = hourly_plan([r for r in records if r.tile_id not in pending], Time(hour), check_files=False)
-    # MosaicPlan.ready without its deadline branch: ended, and no tile missing at the end.
-    on_time = plan.ready(Time(now), deadline=100 * u.year) and not pending
     past_deadline = now >= hour + HOUR + deadline
+    ready = plan.ready(Time(now), deadline=deadline.total_seconds() * u.s) and (past_deadline or not pending)
+    tail_missing = any(gap_end >= plan.end - 1 * u.s for _, gap_end, _ in plan.missing)
     return HourState(hour, len(records), len(records) - len(not_imaged), len(pending),
-                     ready=on_time or past_deadline, complete=on_time)
+                     ready=ready, complete=not pending and not tail_missing)
 
 
 @dataclass
