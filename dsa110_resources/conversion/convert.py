@@ -138,20 +138,24 @@ def _geometry(tile: ValidatedTile, options: ConversionOptions):
 
 
 def build_ms(tile: ValidatedTile, ms_path: Path,
-             options: ConversionOptions = ConversionOptions()) -> ConversionResult:
+             options: ConversionOptions = ConversionOptions(), *,
+             template_root: Path | None = None) -> ConversionResult:
     """Write the MS of a validated tile at ``ms_path`` (which must not exist).
 
     Streams the tile in blocks of rows: the 16 files' slabs are read
     (main thread; ``os.preadv`` straight out of the page cache where the
     layout allows, GIL released), rotated/conjugated/reversed by the numba
-    kernel into an MS row block (worker thread, GIL released) and written as
+    kernel into an MS row block (two worker threads, GIL released) and written as
     raw bytes to the MS's data files (writer thread, O_DIRECT where possible,
     GIL released), a few blocks in flight. Buffers are reused from block to
     block: on the 2-core VM fresh memory is expensive (faulting in a 2.2 GB
     whole-tile input took longer than the whole conversion).
+    ``template_root``: where casacore's part of the MS (table structure,
+    per tile shape) is cached and copied from (see ``DirectMSWriter``).
     Raises InvalidSubbandFile if a file's data cannot be read.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
+    from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -172,7 +176,8 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
     writer = ms_writer.DirectMSWriter(ms_path, n_rows, n_chan, n_pol,
                                       scratch_columns=options.model_data == "zero",
                                       weight_spectrum=options.weight_spectrum,
-                                      writeback=options.writeback, direct=options.direct_io)
+                                      writeback=options.writeback, direct=options.direct_io,
+                                      template_root=template_root)
     timings["create"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -190,75 +195,89 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
                  weight=np.empty((block, n_pol), np.float64),
                  spectrum=aligned((block if options.weight_spectrum else 0, n_chan, n_pol), np.float32))
             for _ in range(n_out)]
-    n_in = 4
-    ins = [(np.empty((block, per_sb, n_pol), np.complex64), np.empty((block, per_sb, n_pol), np.bool_),
-            np.empty((block, per_sb, n_pol), np.float32)) for _ in range(n_in)]
+    n_in = 3  # blocks of input (16 slabs each) in flight
+    ins = [[(np.empty((block, per_sb, n_pol), np.complex64), np.empty((block, per_sb, n_pol), np.bool_),
+             np.empty((block, per_sb, n_pol), np.float32)) for _ in tile.headers] for _ in range(n_in)]
     readers = [SubbandSlabReader(h) for h in tile.headers]
     stage = {"read": 0.0, "kernel": 0.0, "write": 0.0}
-    flagged = [0]
+    starts = list(range(0, n_rows, block))
+    written = [Future() for _ in starts]
+    flagged = [0] * len(starts)
+    lock = threading.Lock()
 
-    def run_kernel(buffers, rows, r0, header, out):
+    def process_block(b: int, slabs) -> Future:
+        """The 16 kernels of one block, its row reductions, then its write (queued)."""
+        r0 = starts[b]
+        rows = min(block, n_rows - r0)
+        if b >= n_out:
+            written[b - n_out].result()  # its output buffers are free again
         t = time.perf_counter()
-        vis_in, flags_in, ns_in = buffers
-        start = header.subband * per_sb
-        chan_start = n_chan - start - per_sb  # ascending position of the subband
-        kernels.subband_into_block(vis_in[:rows], flags_in[:rows], ns_in[:rows],
-                                   delta_w[r0:r0 + rows], conj_row[r0:r0 + rows],
-                                   freqs_desc[start:start + per_sb], out["vis"][:rows], chan_start,
-                                   out["bits"][:rows], out["weight"][:rows],
-                                   out["spectrum"][:rows])
-        stage["kernel"] += time.perf_counter() - t
-
-    def finish_block(rows, r0, out):
-        t = time.perf_counter()
+        out = outs[b % n_out]
+        out["weight"][:rows] = 0.0
+        for sb in missing:  # zero and flagged, ascending position
+            c0 = n_chan - (sb + 1) * per_sb
+            out["vis"][:rows, c0:c0 + per_sb] = 0
+            out["bits"][:rows, c0 * n_pol // 8:c0 * n_pol // 8 + sb_bytes] = 255
+            if options.weight_spectrum:
+                out["spectrum"][:rows, c0:c0 + per_sb] = 0
+        for header, (vis_in, flags_in, ns_in) in zip(tile.headers, slabs):
+            start = header.subband * per_sb
+            kernels.subband_into_block(vis_in[:rows], flags_in[:rows], ns_in[:rows],
+                                       delta_w[r0:r0 + rows], conj_row[r0:r0 + rows],
+                                       freqs_desc[start:start + per_sb], out["vis"][:rows],
+                                       n_chan - start - per_sb, out["bits"][:rows],
+                                       out["weight"][:rows], out["spectrum"][:rows])
         bits = out["bits"][:rows]
         kernels.finish_rows(bits, out["weight"][:rows], n_present, flag_row[r0:r0 + rows])
         weight[r0:r0 + rows] = out["weight"][:rows]
-        flagged[0] += int(np.bitwise_count(bits).sum(dtype=np.int64))
-        stage["kernel"] += time.perf_counter() - t
-        return write_pool.submit(write_block, rows, r0, out)
+        flagged[b] = int(np.bitwise_count(bits).sum(dtype=np.int64))
+        with lock:
+            stage["kernel"] += time.perf_counter() - t
+        return write_pool.submit(write_block, b, rows, r0, out)
 
-    def write_block(rows, r0, out):
+    def write_block(b: int, rows: int, r0: int, out: dict) -> None:
         t = time.perf_counter()
-        writer.write_rows(r0, out["vis"][:rows], out["bits"][:rows],
-                          out["spectrum"][:rows] if options.weight_spectrum else None)
-        stage["write"] += time.perf_counter() - t
+        try:
+            writer.write_rows(r0, out["vis"][:rows], out["bits"][:rows],
+                              out["spectrum"][:rows] if options.weight_spectrum else None)
+            written[b].set_result(None)
+        except BaseException as exc:
+            written[b].set_exception(exc)
+            raise
+        finally:
+            with lock:
+                stage["write"] += time.perf_counter() - t
 
-    in_use: list = [None] * n_in  # kernel future last using each input buffer
-    out_use: list = [None] * n_out  # finish future (-> write future) of each output block
-    pending = []
-    kernel_pool, write_pool = ThreadPoolExecutor(1), ThreadPoolExecutor(1)
+    # Two kernel threads (numba, GIL released) on alternate blocks; blocks
+    # write disjoint rows and output buffers, so they need no other ordering.
+    kernel_pool, write_pool = ThreadPoolExecutor(2), ThreadPoolExecutor(1)
+    in_use: list = [None] * n_in
+    futures = []
     try:
         with kernel_pool, write_pool:
-            k = 0
-            for b, r0 in enumerate(range(0, n_rows, block)):
-                rows = min(block, n_rows - r0)
-                slot = b % n_out
-                if out_use[slot] is not None:
-                    out_use[slot].result().result()  # its kernels, then its write
-                out = outs[slot]
-                out["weight"][:rows] = 0.0
-                for sb in missing:  # zero and flagged, ascending position
-                    c0 = n_chan - (sb + 1) * per_sb
-                    out["vis"][:rows, c0:c0 + per_sb] = 0
-                    out["bits"][:rows, c0 * n_pol // 8:c0 * n_pol // 8 + sb_bytes] = 255
-                    if options.weight_spectrum:
-                        out["spectrum"][:rows, c0:c0 + per_sb] = 0
-                for reader in readers:
-                    i = k % n_in
-                    k += 1
-                    if in_use[i] is not None:
-                        in_use[i].result()
+            try:
+                for b, r0 in enumerate(starts):
+                    rows = min(block, n_rows - r0)
+                    slot = b % n_in
+                    if in_use[slot] is not None:
+                        in_use[slot].result()  # its kernels are done with these slabs
                     t = time.perf_counter()
-                    reader.read(r0, r0 + rows, *ins[i])
+                    for reader, arrays in zip(readers, ins[slot]):
+                        reader.read(r0, r0 + rows, *arrays)
                     stage["read"] += time.perf_counter() - t
-                    in_use[i] = kernel_pool.submit(run_kernel, ins[i], rows, r0, reader.header, out)
-                # Runs after this block's kernels (one kernel thread, in order).
-                done = kernel_pool.submit(finish_block, rows, r0, out)
-                out_use[slot] = done
-                pending.append(done)
-            for future in pending:
-                future.result().result()
+                    in_use[slot] = kernel_pool.submit(process_block, b, ins[slot])
+                    futures.append(in_use[slot])
+                for future in futures:
+                    future.result().result()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                for w in written:  # unblock kernels waiting for an output slot
+                    try:
+                        w.set_exception(RuntimeError("conversion aborted"))
+                    except InvalidStateError:
+                        pass
+                raise
     finally:
         for reader in readers:
             reader.close()
@@ -293,7 +312,7 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
         tile_id=tile.tile_id, ms_path=Path(ms_path), n_rows=n_rows, n_channels=n_chan,
         subbands=tile.subbands, missing_subbands=missing,
         mid_time=mid_time, phase_centre=centre, declination=declination,
-        flagged_fraction=flagged[0] / (n_rows * n_chan * n_pol),
+        flagged_fraction=sum(flagged) / (n_rows * n_chan * n_pol),
         input_bytes=sum(h.path.stat().st_size for h in tile.headers), timings=timings,
     )
 
@@ -386,7 +405,9 @@ def _stage_write_publish(tiers: StorageTiers, tile: ValidatedTile, final: os.Pat
     final_path = tiers.product_path(final)
     use = choose_staging(tiers, final_path, need, options)
     with use.staging(f"{tile.tile_id}.ms", need_bytes=need) as stage:
-        result = build_ms(tile, stage / f"{tile.tile_id}.ms", options)
+        # MS skeletons (casacore's part, per tile shape) are cached in tmpfs.
+        templates = None if tiers.fast_root is None else tiers.fast_root / ".ms-templates"
+        result = build_ms(tile, stage / f"{tile.tile_id}.ms", options, template_root=templates)
         t = time.perf_counter()
         result.size_bytes = _dir_bytes(result.ms_path)
         result.disk_bytes = _allocated_bytes(result.ms_path)

@@ -395,3 +395,18 @@ def test_point_source_lands_at_its_true_position(tmp_path):
     beam = np.sqrt(header["BMAJ"] * header["BMIN"]) * 3600
     offset = found.separation(source).arcsec
     assert offset < 0.1 * beam, (offset, beam)
+
+
+def test_without_template_or_direct_io_same_ms(semi_ms, tmp_path):
+    """No tmpfs (so no cached skeleton) and buffered writes give the same MS."""
+    from dsa110_resources.conversion import ConversionOptions
+
+    group, result = semi_ms
+    other = convert_to_path(group, tmp_path / "plain.ms", fast_root=None,
+                            options=ConversionOptions(direct_io=False))
+    with ct.table(str(result.ms_path), ack=False) as a, ct.table(str(other.ms_path), ack=False) as b:
+        assert a.nrows() == b.nrows() and set(a.colnames()) == set(b.colnames())
+        for column in ("DATA", "CORRECTED_DATA", "MODEL_DATA", "FLAG", "WEIGHT", "SIGMA", "UVW",
+                       "TIME", "ANTENNA1", "ANTENNA2", "FLAG_ROW"):
+            assert np.array_equal(a.getcol(column), b.getcol(column)), column
+    assert other.flagged_fraction == result.flagged_fraction
