@@ -1,8 +1,11 @@
-"""Write a Measurement Set directly with python-casacore.
+"""Write a Measurement Set directly: casacore for the structure, raw bytes for the data.
 
-No CASA import, no per-subband parts to concat: one main table created with
-its final row count, tiled storage managers for the big columns, and bulk
-``putcol`` in large row chunks. The subtables carry what CASA and WSClean
+No CASA import, no per-subband parts to concat: python-casacore creates the
+table with its final row count (tiled storage managers for the big columns)
+and puts the per-row columns and subtables; the visibility-sized columns
+(DATA, CORRECTED_DATA, FLAG, WEIGHT_SPECTRUM) are written by
+``DirectMSWriter`` as the bytes of their tiled data files, block by block,
+and MODEL_DATA is a sparse file of zeros. The subtables carry what CASA and WSClean
 need: ANTENNA (all stations, ITRF positions, dish diameter, mount), FEED
 (X/Y receptors), SPECTRAL_WINDOW (ascending channels, positive widths),
 POLARIZATION (XX, YY), FIELD (one J2000 phase centre), OBSERVATION
