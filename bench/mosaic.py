@@ -104,7 +104,6 @@ def run_naive(tiles, cell, queue):
         num_planes.append(a_plane * i_plane * np.float32(w))
         den_planes.append(a_plane * a_plane * np.float32(w))
         del gx
-        gx = None
     num = np.sum(num_planes, axis=0)
     den = np.sum(den_planes, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -17,7 +17,6 @@ from dagster import (
     AssetExecutionContext,
     Failure,
     MetadataValue,
-    asset,
     asset_check,
 )
 from sqlalchemy import select
@@ -40,13 +39,12 @@ from .partitions import tile_partitions
 from .tile_windows import (
     FAILED,
     NO_DATA,
-    TILE_BACKFILL_POLICY,
-    TILE_RETRY_POLICY,
     WindowOutcomes,
+    tile_asset,
     measurement_set_for,
     run_windows,
 )
-from .tiles import GROUP, measurement_set
+from .tiles import measurement_set
 
 #: Solutions whose flagged fraction exceeds this fail the calibration gate.
 MAX_FLAGGED_SOLUTIONS = 0.3
@@ -69,13 +67,8 @@ def _needs_gains(db, mid_time) -> bool:
         return True
 
 
-@asset(
-    group_name=GROUP,
-    partitions_def=tile_partitions,
+@tile_asset(
     deps=[measurement_set],
-    backfill_policy=TILE_BACKFILL_POLICY,
-    retry_policy=TILE_RETRY_POLICY,
-    output_required=False,
     pool="casa",
     kinds={"casa"},
     description="The tile's MS flagged (zeros, RFI) with the valid bandpass and gains applied.",

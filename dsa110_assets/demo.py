@@ -14,7 +14,6 @@ it up exactly as it would at the telescope:
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import subprocess

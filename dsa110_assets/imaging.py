@@ -8,7 +8,6 @@ from dagster import (
     AssetExecutionContext,
     ConfigurableResource,
     MetadataValue,
-    asset,
     asset_check,
 )
 from pydantic import Field
@@ -26,14 +25,12 @@ from .calibration import calibrated_ms
 from .partitions import tile_partitions
 from .tile_windows import (
     NO_DATA,
-    TILE_BACKFILL_POLICY,
-    TILE_RETRY_POLICY,
     WindowOutcomes,
+    tile_asset,
     measurement_set_for,
     png_markdown,
     run_windows,
 )
-from .tiles import GROUP
 
 #: Image noise may exceed the natural-weighting thermal expectation by this
 #: factor before the gate fails. Briggs weighting costs ~1.1-1.5x, and a bright
@@ -65,13 +62,8 @@ def _references(sky_catalog: SkyCatalogResource, min_flux: u.Quantity = 20 * u.m
                             names=tuple(str(n) for n in catalog.name[keep]))
 
 
-@asset(
-    group_name=GROUP,
-    partitions_def=tile_partitions,
+@tile_asset(
     deps=[calibrated_ms],
-    backfill_policy=TILE_BACKFILL_POLICY,
-    retry_policy=TILE_RETRY_POLICY,
-    output_required=False,
     pool="casa",
     kinds={"wsclean", "fits"},
     description="The tile imaged (Stokes I, mfs), primary-beam corrected, with noise/beam/recovery QA.",

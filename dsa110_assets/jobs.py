@@ -2,10 +2,11 @@
 
 from dagster import AssetSelection, define_asset_job
 
+from .tile_windows import TILE_GROUP
 
 #: Everything partitioned by tile window (and the checks on it): one sensor
 #: run carries a tile from raw files to its image.
-TILE_ASSETS = AssetSelection.groups("tile")
+TILE_ASSETS = AssetSelection.groups(TILE_GROUP)
 
 tile_job = define_asset_job(
     "tile_job",

@@ -23,7 +23,6 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionMapping,
-    asset,
     asset_check,
     define_asset_job,
     multi_asset,
@@ -42,16 +41,14 @@ from dsa110_resources.stores import layout
 from dsa110_resources.stores.resource import StorageResource
 
 from .imaging import image
-from .partitions import daily_partitions, tile_partitions
+from .partitions import daily_partitions
 from .tile_windows import (
     NO_DATA,
-    TILE_BACKFILL_POLICY,
-    TILE_RETRY_POLICY,
     WindowOutcomes,
+    tile_asset,
     png_markdown,
     run_windows,
 )
-from .tiles import GROUP
 
 #: Sources are measured where the tile's beam is at least this (the image is blanked below 0.2).
 BEAM_LEVEL = 0.3
@@ -88,13 +85,8 @@ def _sources_in_beam(catalog, pb_path) -> tuple[SkyCoord, np.ndarray]:
     return coords[keep], np.asarray(catalog.name)[keep]
 
 
-@asset(
-    group_name=GROUP,
-    partitions_def=tile_partitions,
+@tile_asset(
     deps=[image],
-    backfill_policy=TILE_BACKFILL_POLICY,
-    retry_policy=TILE_RETRY_POLICY,
-    output_required=False,
     kinds={"parquet"},
     description="Forced photometry of every catalog source inside the tile's primary beam.",
 )

@@ -35,6 +35,25 @@ TILE_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=48)
 TILE_RETRY_POLICY = RetryPolicy(max_retries=2, delay=15, backoff=Backoff.EXPONENTIAL)
 
 DONE, NO_DATA, SKIPPED, FAILED = "done", "no data", "skipped", "failed"
+TILE_GROUP = "tile"
+
+
+def tile_asset(**kwargs):
+    """``@asset`` for a step of the per-tile chain: 5-minute partitions, group
+    "tile" (so ``tile_job`` carries it), ranged backfills, retries, and an
+    optional output (a run with nothing to do materialises nothing)."""
+    from dagster import asset
+
+    from .partitions import tile_partitions
+
+    return asset(
+        group_name=TILE_GROUP,
+        partitions_def=tile_partitions,
+        backfill_policy=TILE_BACKFILL_POLICY,
+        retry_policy=TILE_RETRY_POLICY,
+        output_required=False,
+        **kwargs,
+    )
 
 
 @dataclass(frozen=True)

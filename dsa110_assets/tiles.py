@@ -21,7 +21,6 @@ from dagster import (
     AssetExecutionContext,
     Failure,
     MetadataValue,
-    asset,
     asset_check,
 )
 from sqlalchemy import select
@@ -52,14 +51,12 @@ from .tile_windows import (
     FAILED,
     NO_DATA,
     SKIPPED,
-    TILE_BACKFILL_POLICY,
-    TILE_RETRY_POLICY,
     TileWindow,
     WindowOutcomes,
+    tile_asset,
     run_windows,
 )
 
-GROUP = "tile"
 READY_STATES = (TileState.COMPLETE, TileState.SEMI_COMPLETE)
 
 
@@ -91,12 +88,7 @@ def _known_tiles(db, window: TileWindow) -> list[str]:
         )
 
 
-@asset(
-    group_name=GROUP,
-    partitions_def=tile_partitions,
-    backfill_policy=TILE_BACKFILL_POLICY,
-    retry_policy=TILE_RETRY_POLICY,
-    output_required=False,
+@tile_asset(
     kinds={"uvh5"},
     description=(
         "The subband files of the tile in this window: grouped, checked for completeness,"
@@ -200,13 +192,8 @@ def _group_from_db(db, tile: Tile, ingest: IngestResource, window: TileWindow) -
     return group
 
 
-@asset(
-    group_name=GROUP,
-    partitions_def=tile_partitions,
+@tile_asset(
     deps=[subband_group],
-    backfill_policy=TILE_BACKFILL_POLICY,
-    retry_policy=TILE_RETRY_POLICY,
-    output_required=False,
     kinds={"casa"},
     description=(
         "The tile as one CASA Measurement Set: 768 ascending channels, one FIELD at the"
