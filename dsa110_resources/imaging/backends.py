@@ -80,6 +80,9 @@ def make_image(
     started = time.perf_counter()
     params = params or ImagingParams()
     backend = backend or default_backend()
+    if params.niter < 1:
+        # WSClean leaves a dirty image without a restoring beam; QA needs one.
+        raise ValueError("niter must be at least 1 (products carry a restoring beam)")
     if backend not in BACKENDS:
         raise ValueError(f"unknown imaging backend {backend!r}; choose from {sorted(BACKENDS)}")
     ms = Path(ms)

@@ -50,9 +50,12 @@ def product_path(out_prefix: str | Path, kind: str) -> Path:
 def restoring_beam(header: fits.Header) -> tuple[u.Quantity, u.Quantity, u.Quantity]:
     """(bmaj, bmin, bpa) from a header, raising if the backend left none."""
     try:
-        return header["BMAJ"] * u.deg, header["BMIN"] * u.deg, header["BPA"] * u.deg
+        beam = header["BMAJ"] * u.deg, header["BMIN"] * u.deg, header["BPA"] * u.deg
     except KeyError:
         raise ValueError("image header has no restoring beam (BMAJ/BMIN/BPA)") from None
+    if not beam[1] > 0 * u.deg:
+        raise ValueError("image header has a zero restoring beam (a dirty image: was niter 0?)")
+    return beam
 
 
 def stamp(header: fits.Header, kind: str, context: ProductContext, beam: tuple | None = None) -> fits.Header:
@@ -122,7 +125,3 @@ def plane(data: np.ndarray) -> np.ndarray:
         data = data[0]
     return data
 
-
-def with_plane(cube_shape: tuple[int, ...], image: np.ndarray) -> np.ndarray:
-    """Put a 2-D plane back into the backend's cube shape."""
-    return np.asarray(image).reshape(cube_shape)

@@ -102,4 +102,6 @@ def run(ms: Path, workdir: Path, grid: ImageGrid, params: ImagingParams, data_co
     if done.returncode != 0 or not image.exists():
         tail = "\n".join(output.strip().splitlines()[-15:])
         raise WSCleanError(f"WSClean failed on {ms} (exit code {done.returncode}):\n{tail}")
+    if not residual.exists():
+        residual = image  # niter 0: nothing was cleaned, the image is its own residual
     return RawImages(image, residual, model if model.exists() else None, seconds, output)

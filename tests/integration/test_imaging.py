@@ -197,7 +197,7 @@ def test_image_tile_publishes_products_and_records_qa(tile, tmp_path):
     ms, truth = tile
     tiers = StorageTiers(data_root=tmp_path / "data", fast_root=None)
     db = ProductsDB.sqlite(tmp_path / "products.sqlite")
-    params = ImagingParams(size=256, cell=30 * u.arcsec, niter=0)  # dirty image: this tests plumbing
+    params = ImagingParams(size=256, cell=30 * u.arcsec, niter=50)  # a light clean: this tests plumbing
     for _ in range(2):  # a re-run replaces files and rows
         result = image_tile(ms, tiers, truth.tile_id, params, backend="tclean" if not wsclean.available() else "wsclean",
                             caltables=("a.bcal", "a.gcal"), db=db)
