@@ -118,11 +118,11 @@ def run_headless(settings: DemoSettings, log=print) -> dict:
     feed = start_feed(settings, log)
     instance = DagsterInstance.get()
     job = defs.resolve_job_def("tile_job")
-    ingest = defs.resources["ingest"]
+    sensor_resources = {key: defs.resources[key] for key in ("ingest", "products_db")}
     cursor, launched, outcomes = None, set(), {}
     while True:
         feed_done = not feed.is_alive()
-        with build_sensor_context(instance=instance, cursor=cursor, resources={"ingest": ingest}) as context:
+        with build_sensor_context(instance=instance, cursor=cursor, resources=sensor_resources) as context:
             result = incoming_tiles_sensor(context)
         cursor = result.cursor
         for request in result.run_requests or []:

@@ -38,7 +38,9 @@ from dsa110_resources.conversion.grouping import (
     find_subband_files,
     group_tiles,
 )
+from dsa110_resources.conversion import registry
 from dsa110_resources.conversion.naming import format_timestamp, parse_tile_id
+from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.ingest_resource import IngestResource
 
 TILE_TAG = "dsa110/tile"
@@ -53,14 +55,23 @@ class TilePlan:
 
     requests: list[tuple[TileGroup, TileState]]
     waiting: list[TileGroup]
+    handled: list[TileGroup]  # at or before the mark: already launched
     high_water_mark: str | None
+
+
+def listing_start(high_water_mark: str | None) -> dt.datetime | None:
+    """The oldest time whose date directory a tick still lists."""
+    if high_water_mark is None:
+        return None
+    day = (parse_tile_id(high_water_mark) - _DATE_DIR_SLACK).replace(hour=0, minute=0, second=0)
+    return day
 
 
 def list_recent_files(incoming: Path, high_water_mark: str | None) -> list[SubbandPath]:
     """Subband files in flat incoming/ and in date directories not older than the mark."""
     if high_water_mark is None:
         return find_subband_files(incoming)[0]
-    oldest_day = (parse_tile_id(high_water_mark) - _DATE_DIR_SLACK).strftime("%Y-%m-%d")
+    oldest_day = listing_start(high_water_mark).strftime("%Y-%m-%d")
     files: list[SubbandPath] = []
     try:
         entries = list(os.scandir(incoming))
@@ -84,17 +95,24 @@ def plan_tile_runs(
     high_water_mark: str | None,
     ingest: IngestResource,
     now: dt.datetime,
+    known_tiles: list[str] = (),
 ) -> TilePlan:
-    """Decide which tiles to launch. Pure: no Dagster, no I/O beyond mtimes."""
-    known = [high_water_mark] if high_water_mark else []
+    """Decide which tiles to launch. Pure: no Dagster, no I/O beyond mtimes.
+
+    ``known_tiles`` (ids already in the products DB) anchor stragglers to
+    their tile; groups at or before the mark come back as ``handled``.
+    """
+    known = [*known_tiles, *([high_water_mark] if high_water_mark else [])]
     groups = group_tiles(files, tolerance=ingest.tolerance, known_tiles=known)
     mark = parse_tile_id(high_water_mark) if high_water_mark else None
     requests: list[tuple[TileGroup, TileState]] = []
     waiting: list[TileGroup] = []
+    handled: list[TileGroup] = []
     new_mark = mark
     blocked = False  # the mark may only advance over a prefix of decided tiles
     for group in groups:
         if mark is not None and group.time <= mark:
+            handled.append(group)
             continue
         state = group.state(now=now, wait=ingest.incomplete_wait, min_subbands=ingest.min_subbands)
         if state is TileState.WAITING:
@@ -107,6 +125,7 @@ def plan_tile_runs(
     return TilePlan(
         requests=requests,
         waiting=waiting,
+        handled=handled,
         high_water_mark=format_timestamp(new_mark) if new_mark else None,
     )
 
@@ -130,11 +149,17 @@ def tile_run_request(group: TileGroup, state: TileState) -> RunRequest:
     ),
     description="Launches one run per ready tile of subband files in the incoming directory.",
 )
-def incoming_tiles_sensor(context: SensorEvaluationContext, ingest: IngestResource):
+def incoming_tiles_sensor(
+    context: SensorEvaluationContext, ingest: IngestResource, products_db: ProductsDBResource
+):
     cursor = json.loads(context.cursor) if context.cursor else {}
     mark = cursor.get("high_water_mark")
+    db = products_db.db()
     files = list_recent_files(ingest.incoming, mark)
-    plan = plan_tile_runs(files, mark, ingest, dt.datetime.now(dt.UTC))
+    since = listing_start(mark) or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    plan = plan_tile_runs(files, mark, ingest, dt.datetime.now(dt.UTC), registry.tile_ids_since(db, since))
+    for path in registry.record_late_arrivals(db, plan.handled):
+        context.log.warning(f"{path.name} arrived after its tile was converted: recorded, not merged")
     new_cursor = json.dumps({"high_water_mark": plan.high_water_mark})
     if not plan.requests:
         reason = (

@@ -148,3 +148,32 @@ def record_quarantine(db: ProductsDB, group: TileGroup, reason: str, *,
             if row is not None:
                 row.status = "invalid"
                 row.error = reason
+
+
+def tile_ids_since(db: ProductsDB, since: dt.datetime) -> list[str]:
+    """Ids of tiles starting at or after ``since`` (anchors for grouping stragglers)."""
+    with db.session() as s:
+        return list(s.scalars(select(Tile.tile_id).where(Tile.group_time >= since)))
+
+
+def record_late_arrivals(db: ProductsDB, groups: Iterable[TileGroup]) -> list[Path]:
+    """Files of converted or quarantined tiles that the database has not seen.
+
+    They are recorded (``late``, or ``duplicate`` for a second copy) and never
+    merged into the published MS; tiles still in flight are left alone until
+    they are final, so a file arriving mid-run is judged after the run.
+    """
+    groups = list(groups)
+    with db.session() as s:
+        final = set(s.scalars(select(Tile.tile_id).where(
+            Tile.tile_id.in_([g.tile_id for g in groups]), Tile.status.in_(FINAL_STATUSES))))
+        known = set(s.scalars(select(SubbandFile.path).where(SubbandFile.tile_id.in_(final))))
+    fresh = [
+        g for g in groups
+        if g.tile_id in final
+        and any(os.fspath(ref.path) not in known for ref in [*g.files.values(), *g.duplicates])
+    ]
+    if not fresh:
+        return []
+    report = sync_groups(db, fresh)
+    return report.late + report.duplicates

@@ -6,10 +6,17 @@ import datetime as dt
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 from dagster import build_sensor_context
+from sqlalchemy import select
 
+from dsa110_resources.conversion.grouping import group_tiles
+from dsa110_resources.conversion.registry import sync_groups
+from dsa110_resources.db import ProductsDB, SubbandFile, Tile
+from dsa110_resources.db.resource import ProductsDBResource
+from dsa110_resources.db.session import sqlite_url
 from dsa110_resources.ingest_resource import IngestResource
 from dsa110_sensors.incoming import incoming_tiles_sensor, list_recent_files, plan_tile_runs
 
@@ -33,14 +40,35 @@ def drop_tile(incoming, start, subbands=range(16), jitter_s=3, sharded=True, age
 
 
 def tick(ingest, cursor=None):
-    context = build_sensor_context(cursor=cursor, resources={"ingest": ingest})
-    result = incoming_tiles_sensor(context)
+    db = ProductsDBResource(url=sqlite_url(Path(ingest.incoming_dir).parent / "products.sqlite"))
+    with build_sensor_context(cursor=cursor, resources={"ingest": ingest, "products_db": db}) as context:
+        result = incoming_tiles_sensor(context)
     return result, json.loads(result.cursor)
 
 
 @pytest.fixture
 def ingest(tmp_path):
     return IngestResource(incoming_dir=str(tmp_path / "incoming"), incomplete_wait_seconds=300)
+
+
+def test_late_file_for_a_converted_tile_is_recorded_not_relaunched(ingest, tmp_path):
+    incoming = tmp_path / "incoming"
+    paths = drop_tile(incoming, T0, subbands=range(15), age_s=1000)
+    result, cursor = tick(ingest)
+    assert [r.run_key for r in result.run_requests] == ["2025-10-13T13:25:07"]
+    db = ProductsDB(sqlite_url(tmp_path / "products.sqlite"))
+    group = group_tiles(list_recent_files(incoming, None))[0]
+    sync_groups(db, [group])  # what the tile run records, then it converts
+    with db.session() as s:
+        s.get(Tile, group.tile_id).status = "converted"
+    late = incoming / "2025-10-13" / "2025-10-13T13:25:09_sb15.hdf5"
+    late.touch()
+    result, cursor = tick(ingest, json.dumps(cursor))
+    assert result.run_requests == []  # never relaunched, never merged
+    with db.session() as s:
+        row = s.scalars(select(SubbandFile).where(SubbandFile.path == str(late))).one()
+        assert row.status == "late" and row.tile_id == "2025-10-13T13:25:07"
+        assert len(s.scalars(select(SubbandFile)).all()) == len(paths) + 1
 
 
 def test_complete_tiles_launch_once_with_tile_run_keys(ingest, tmp_path):
@@ -109,3 +137,4 @@ def test_plan_is_pure_and_respects_the_mark(ingest, tmp_path):
     files = list_recent_files(incoming, None)
     plan = plan_tile_runs(files, "2025-10-13T13:25:07", ingest, dt.datetime.now(dt.UTC))
     assert [g.tile_id for g, _ in plan.requests] == ["2025-10-13T13:30:16"]
+    assert [g.tile_id for g in plan.handled] == ["2025-10-13T13:25:07"]
