@@ -117,7 +117,7 @@ def make_incoming(root: Path, n_files: int) -> str:
 
 
 def sensor_times(root: Path, newest: str) -> dict[str, float]:
-    from dsa110_resources.ingest_resource import IngestResource
+    from dsa110_resources.conversion.resource import IngestResource
     from dsa110_sensors.incoming import list_recent_files, plan_tile_runs
 
     ingest = IngestResource(incoming_dir=str(root), incomplete_wait_seconds=600)

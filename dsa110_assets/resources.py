@@ -15,7 +15,7 @@ from dsa110_resources.casa.resource import CasaResource
 from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.db.session import sqlite_url
-from dsa110_resources.ingest_resource import IngestResource
+from dsa110_resources.conversion.resource import IngestResource
 from dsa110_resources.stores import layout
 from dsa110_resources.stores.resource import StorageResource
 

@@ -42,7 +42,7 @@ from dsa110_resources.calibration.transits import TilePointing, best_transit
 from dsa110_resources.conversion import ValidatedTile, registry
 from dsa110_resources.db import MeasurementSet, Tile
 from dsa110_resources.db.resource import ProductsDBResource
-from dsa110_resources.ingest_resource import IngestResource
+from dsa110_resources.conversion.resource import IngestResource
 from dsa110_resources.stores.resource import StorageResource
 
 from dsa110_resources.qa import ms_integrity as ms_qa

@@ -41,7 +41,7 @@ from dsa110_resources.conversion.grouping import (
 from dsa110_resources.conversion import registry
 from dsa110_resources.conversion.naming import format_timestamp, parse_tile_id
 from dsa110_resources.db.resource import ProductsDBResource
-from dsa110_resources.ingest_resource import IngestResource
+from dsa110_resources.conversion.resource import IngestResource
 
 TILE_TAG = "dsa110/tile"
 #: Tiles this close before the high-water mark are still listed, so a file

@@ -26,7 +26,7 @@ from dsa110_resources.db import (
 from dsa110_resources.conversion.naming import window_key
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.db.session import sqlite_url
-from dsa110_resources.ingest_resource import IngestResource
+from dsa110_resources.conversion.resource import IngestResource
 from dsa110_resources.simulation import SimulationConfig, calibrator_transit_start, write_tile
 from dsa110_resources.stores.resource import StorageResource
 

@@ -17,7 +17,7 @@ from dsa110_resources.conversion.registry import sync_groups
 from dsa110_resources.db import ProductsDB, SubbandFile, Tile
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.db.session import sqlite_url
-from dsa110_resources.ingest_resource import IngestResource
+from dsa110_resources.conversion.resource import IngestResource
 from dsa110_sensors.incoming import incoming_tiles_sensor, list_recent_files, plan_tile_runs
 
 T0 = dt.datetime(2025, 10, 13, 13, 25, 7, tzinfo=dt.UTC)

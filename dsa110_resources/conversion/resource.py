@@ -8,7 +8,7 @@ import astropy.units as u
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from . import constants
+from .. import constants
 
 
 class IngestResource(ConfigurableResource):
