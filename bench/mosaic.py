@@ -86,7 +86,6 @@ def run_naive(tiles, cell, queue):
     target = common_beam([t.beam for t in inputs])
     ny, nx = grid.shape
     num_planes, den_planes = [], []
-    gx = np.arange(nx, dtype=float)
     for tile in inputs:
         image = convolve_to(read_plane_data(tile.image_path), tile.beam, target, tile.wcs)
         pb = read_plane_data(tile.pb_path)
@@ -103,7 +102,6 @@ def run_naive(tiles, cell, queue):
             i_plane[r0:r0 + 256] = np.where(inside, ndimage.map_coordinates(image, coords, order=3), 0)
         num_planes.append(a_plane * i_plane * np.float32(w))
         den_planes.append(a_plane * a_plane * np.float32(w))
-        del gx
     num = np.sum(num_planes, axis=0)
     den = np.sum(den_planes, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
