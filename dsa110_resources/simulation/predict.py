@@ -37,7 +37,8 @@ from astropy.constants import c as SPEED_OF_LIGHT
 from astropy.coordinates import AltAz, HADec, SkyCoord
 from astropy.time import Time
 from scipy.linalg import blas
-from scipy.special import j1
+
+from dsa110_resources.imaging.primary_beam import airy_power as airy_power_sin
 
 __all__ = [
     "airy_power",
@@ -113,16 +114,15 @@ def source_directions(coords: SkyCoord, times: Time, location) -> np.ndarray:
 
 
 def airy_power(cos_theta: np.ndarray, freq_hz: np.ndarray, diameter_m: float) -> np.ndarray:
-    """Airy power pattern (2 J1(x)/x)^2, x = pi D sin(theta) / lambda.
+    """The pipeline's Airy power pattern (imaging.primary_beam) against cos(theta).
 
     ``cos_theta`` (...) against ``freq_hz`` (n_chan) -> (..., n_chan). Sources
     behind the dish (cos_theta <= 0) get zero.
     """
-    sin_t = np.sqrt(np.clip(1.0 - np.asarray(cos_theta) ** 2, 0.0, None))
-    x = np.pi * diameter_m * sin_t[..., None] * np.asarray(freq_hz) / C_M_S
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a = np.where(x > 1e-8, 2.0 * j1(x) / np.where(x > 1e-8, x, 1.0), 1.0)
-    return np.where(np.asarray(cos_theta)[..., None] > 0, a * a, 0.0)
+    cos_theta = np.asarray(cos_theta)
+    sin_t = np.sqrt(np.clip(1.0 - cos_theta**2, 0.0, None))
+    power = airy_power_sin(sin_t[..., None], np.asarray(freq_hz), diameter_m)
+    return np.where(cos_theta[..., None] > 0, power, 0.0)
 
 
 def predict_subband(
