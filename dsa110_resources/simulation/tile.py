@@ -56,15 +56,17 @@ def _noise_levels(config: SimulationConfig, n_live: int, n_subbands: int) -> dic
     n_pol = len(C.POLARIZATIONS)
     bandwidth = dnu * C.CHANNELS_PER_SUBBAND * n_subbands
     n_bl = n_live * (n_live - 1) / 2
+    # Stokes-I image noise, natural weighting: the radiometer equation with
+    # N(N-1) = 2 x baselines (qa.thermal derives the same from an MS's flags).
     return {
         "enabled": bool(config.noise),
         "sefd_jy": sefd,
         "sigma_vis_jy": sefd / np.sqrt(2 * dnu * tau),
         "sigma_auto_jy": sefd / np.sqrt(dnu * tau),
-        "expected_image_noise_jy": sefd / np.sqrt(n_pol * n_bl * bandwidth * tau * C.INTEGRATIONS_PER_FILE)
+        "expected_image_noise_jy": sefd / np.sqrt(n_pol * 2 * n_bl * bandwidth * tau * C.INTEGRATIONS_PER_FILE)
         if n_bl > 0 and n_subbands > 0
         else None,
-        "formula": "sigma_vis = SEFD/sqrt(2 dnu tau); image = SEFD/sqrt(n_pol N(N-1)/2 B T)",
+        "formula": "sigma_vis = SEFD/sqrt(2 dnu tau); image = SEFD/sqrt(n_pol N(N-1) B T)",
         "autos": "real part only: SEFD + sky, noise SEFD/sqrt(dnu tau); imaginary part 0",
     }
 
