@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dsa110_resources.casa import run_casa
-from dsa110_resources.calibration.tileinfo import TileInfo
+from dsa110_resources.tileinfo import TileInfo
 
 from . import registry
 

@@ -44,7 +44,7 @@ from astropy.coordinates import SkyCoord
 
 from dsa110_resources import constants as C
 from dsa110_resources.catalogs import DEFAULT_CALIBRATORS, Calibrator, SkyCatalog, get_calibrator
-from dsa110_resources.calibration.tileinfo import TileInfo
+from dsa110_resources.tileinfo import TileInfo
 from dsa110_resources.imaging.primary_beam import DriftScanBeam
 
 __all__ = [

@@ -42,7 +42,7 @@ import astropy.units as u
 
 from dsa110_resources.casa import run_casa
 from dsa110_resources.catalogs import Calibrator, SkyCatalog
-from dsa110_resources.calibration.tileinfo import TileInfo
+from dsa110_resources.tileinfo import TileInfo
 from dsa110_resources.stores import layout
 from dsa110_resources.stores.tiers import StorageTiers
 

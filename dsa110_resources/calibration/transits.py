@@ -57,7 +57,7 @@ class TilePointing:
     @classmethod
     def from_ms(cls, ms: str | Path) -> TilePointing:
         """From a converted tile's MS (time span and FIELD phase centre)."""
-        from dsa110_resources.calibration.tileinfo import TileInfo
+        from dsa110_resources.tileinfo import TileInfo
 
         obs = TileInfo.read(ms)
         return cls(obs.tile_id, obs.start_time, obs.end_time, obs.phase_center)

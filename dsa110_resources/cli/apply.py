@@ -31,7 +31,7 @@ def command(ms, tables, when, require, bandpass_hours, gain_hours, dry_run, data
     from astropy.time import Time
 
     from dsa110_resources.calibration import NoValidCalibration, ValidityPolicy, apply_calibration, select_tables
-    from dsa110_resources.calibration.tileinfo import TileInfo
+    from dsa110_resources.tileinfo import TileInfo
     from dsa110_resources.casa import CasaTaskError
     from dsa110_resources.db import ProductsDB
     from dsa110_resources.stores import StorageTiers, layout

@@ -8,7 +8,6 @@ built from this, never from defaults.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +16,10 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.time import Time
 
+from dsa110_resources.tileinfo import TileInfo
+
 from .params import ImagingParams
 from .primary_beam import DriftScanBeam
-
-_TILE_ID = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
-
 
 @dataclass(frozen=True)
 class TileObservation:
@@ -68,19 +66,16 @@ class TileObservation:
 
     @classmethod
     def read(cls, ms: str | Path, tile_id: str | None = None) -> TileObservation:
-        """Read from the MS; the tile id defaults to the ``<tile>.ms`` name."""
+        """Read from the MS; the tile id defaults to the ``<tile>.ms`` name.
+
+        Span, phase centre and band come from :class:`TileInfo` (the shared
+        reader); imaging adds which channels and antennas carry data.
+        """
         from casacore.tables import table
 
-        ms = Path(ms)
-        if not (ms / "table.dat").exists():
-            raise FileNotFoundError(f"{ms} is not a Measurement Set")
+        info = TileInfo.read(ms, tile_id)
+        ms = info.ms
         with table(str(ms), ack=False) as main:
-            if main.nrows() == 0:
-                raise ValueError(f"{ms} has no rows")
-            time = main.getcol("TIME")
-            interval = main.getcol("INTERVAL")
-            t0 = float(np.min(time - interval / 2))
-            t1 = float(np.max(time + interval / 2))
             # A missing subband is a block of flagged channels in every row:
             # rows from mid-tile show which channels carry data.
             n = main.nrows()
@@ -90,27 +85,19 @@ class TileObservation:
             a1 = main.getcol("ANTENNA1")
             a2 = main.getcol("ANTENNA2")
             n_ant = len(np.union1d(a1[a1 != a2], a2[a1 != a2]))
-        with table(f"{ms}::FIELD", ack=False) as field:
-            direction = field.getcol("PHASE_DIR")[0, 0]
         with table(f"{ms}::SPECTRAL_WINDOW", ack=False) as spw:
-            # One spectral window (the converter's convention).
-            freqs = np.ravel(spw.getcol("CHAN_FREQ")[0])
             widths = np.ravel(spw.getcol("CHAN_WIDTH")[0])
         if not usable.any():
             raise ValueError(f"{ms}: every channel is flagged")
         with table(f"{ms}::OBSERVATION", ack=False) as obs:
             names = obs.getcol("TELESCOPE_NAME") if obs.nrows() else [""]
-        if tile_id is None:
-            match = _TILE_ID.search(ms.name)
-            tile_id = match.group(0) if match else ms.name.removesuffix(".ms")
-        # MS TIME is seconds since MJD 0 (UTC), not Unix time: a known pitfall.
         return cls(
             ms=ms,
-            tile_id=tile_id,
-            start_time=Time(t0 / 86400.0, format="mjd", scale="utc"),
-            end_time=Time(t1 / 86400.0, format="mjd", scale="utc"),
-            phase_center=SkyCoord(ra=direction[0] * u.rad, dec=direction[1] * u.rad, frame="icrs"),
-            frequencies=freqs[usable] * u.Hz,
+            tile_id=info.tile_id,
+            start_time=info.start_time,
+            end_time=info.end_time,
+            phase_center=info.phase_center,
+            frequencies=info.freqs_hz[usable] * u.Hz,
             bandwidth=np.abs(widths[usable]).sum() * u.Hz,
             telescope=str(names[0]),
             n_antennas=int(n_ant),

@@ -21,7 +21,7 @@ from astropy.time import Time
 
 from dsa110_resources.calibration import apply, flagging, registry, skymodel, solve
 from dsa110_resources.calibration.qa import read_solutions
-from dsa110_resources.calibration.tileinfo import TileInfo
+from dsa110_resources.tileinfo import TileInfo
 from dsa110_resources.catalogs import SkyCatalog
 
 pytestmark = pytest.mark.casa

@@ -1,4 +1,4 @@
-"""What calibration needs to know about a tile's Measurement Set, read once.
+"""What every step needs to know about a tile's Measurement Set, read once.
 
 Time span (MS TIME is seconds since MJD 0, UTC: a known pitfall), the FIELD
 phase centre (the meridian point at mid-time, which is also where the dishes
