@@ -19,10 +19,9 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import EarthLocation, HADec, SkyCoord
+from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
 
-from dsa110_resources import constants as C
 from dsa110_resources.catalogs import DEFAULT_CALIBRATORS, Calibrator
 from dsa110_resources.imaging.primary_beam import SIDEREAL_RATE, DriftScanBeam
 
@@ -49,10 +48,10 @@ class TilePointing:
     def from_declination(cls, tile_id: str, start_time: Time, end_time: Time,
                          declination: u.Quantity, location: EarthLocation | None = None) -> TilePointing:
         """From the pointing declination of date (as the raw files carry it)."""
-        location = location or C.site_location()
+        from dsa110_resources.conversion.phasing import meridian_centre
+
         mid = start_time + (end_time - start_time) / 2
-        hadec = SkyCoord(ha=0 * u.deg, dec=declination, frame=HADec(obstime=mid, location=location))
-        return cls(tile_id, start_time, end_time, hadec.transform_to("icrs"))
+        return cls(tile_id, start_time, end_time, meridian_centre(mid, declination, location))
 
     @classmethod
     def from_ms(cls, ms: str | Path) -> TilePointing:

@@ -11,8 +11,9 @@ directory and never touches the network. This must happen before the first
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+
+from ..local_state import local_state_dir
 
 _TEMPLATE = '''\
 # Written by dsa110_resources.casa.config; regenerated when it differs.
@@ -30,22 +31,8 @@ cachedir = {cachedir!r}
 
 
 def casa_config_dir() -> Path:
-    """Where the project's CASA config and default log live.
-
-    ``DSA110_CASA_DIR`` wins; otherwise inside the virtual environment (so a
-    fresh checkout needs nothing in the home directory), falling back to the
-    user cache dir when the environment is read-only.
-    """
-    if env := os.environ.get("DSA110_CASA_DIR"):
-        return Path(env).expanduser().resolve()
-    candidate = Path(sys.prefix) / "var" / "dsa110-casa"
-    try:
-        candidate.mkdir(parents=True, exist_ok=True)
-        if os.access(candidate, os.W_OK):
-            return candidate
-    except OSError:
-        pass
-    return Path.home() / ".cache" / "dsa110" / "casa"
+    """Where the project's CASA config and default log live (``DSA110_CASA_DIR`` wins)."""
+    return local_state_dir("casa", "DSA110_CASA_DIR")
 
 
 def ensure_casa_environment() -> Path:

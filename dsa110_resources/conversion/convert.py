@@ -436,8 +436,6 @@ def convert_tile(group: TileGroup, tiers: StorageTiers, *, kind: str = "science"
     others) quarantines the tile, marks it in ``db`` (a ProductsDB, optional)
     and raises TileQuarantined; the caller goes on with the next tile.
     """
-    from . import registry
-
     final = layout.ms_path(group.tile_id, kind)
     try:
         tile = validate_tile(group.tile_id, list(group.files.values()), options.limits)
@@ -448,9 +446,13 @@ def convert_tile(group: TileGroup, tiers: StorageTiers, *, kind: str = "science"
         directory = quarantine_tile(tiers, group.tile_id, group.paths + [d.path for d in group.duplicates],
                                     reason, mode=quarantine_mode)
         if db is not None:
+            from . import registry  # the DB layer (SQLAlchemy) only when recording
+
             registry.record_quarantine(db, group, reason, bad_path=bad)
         raise TileQuarantined(group.tile_id, reason, directory) from exc
     if db is not None:
+        from . import registry
+
         registry.record_conversion(db, group, result, kind=kind, tiers=tiers)
     return result
 

@@ -28,16 +28,26 @@ from astropy.coordinates import ICRS, TETE, EarthLocation, SkyCoord
 from astropy.time import Time
 from astropy.utils import iers
 
+from .. import constants
+from ..earth_orientation import use_cached_table
+
 SPEED_OF_LIGHT = 299792458.0  # m/s
 
 
-def meridian_centre(time: Time, declination: u.Quantity, location: EarthLocation) -> SkyCoord:
+def meridian_centre(time: Time, declination: u.Quantity,
+                    location: EarthLocation | None = None) -> SkyCoord:
     """ICRS position of the meridian point (apparent HA 0, Dec of date) at ``time``.
+
+    The one definition of where DSA-110 points: the MS FIELD, the simulator's
+    phase centres and the calibrator-transit search all use it. ``location``
+    defaults to the array reference; ``time`` may be an array.
 
     Writing (LST, Dec) straight into a J2000 FIELD would be off by the
     precession since J2000 (7-17 arcmin today); this goes through the true
     equator and equinox of date (TETE) to ICRS.
     """
+    use_cached_table()
+    location = constants.site_location() if location is None else location
     last = time.sidereal_time("apparent", longitude=location.lon)
     apparent = SkyCoord(ra=last, dec=declination,
                         frame=TETE(obstime=time, location=location))
@@ -47,6 +57,7 @@ def meridian_centre(time: Time, declination: u.Quantity, location: EarthLocation
 
 def _earth_orientation(times: Time) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """UT1-UTC (s) and polar motion (rad) from astropy's IERS tables."""
+    use_cached_table()
     table = iers.earth_orientation_table.get()
     xp, yp = table.pm_xy(times)
     return (np.atleast_1d(times.delta_ut1_utc),
@@ -93,6 +104,7 @@ def antenna_uvw(
     ``antenna_positions`` are ECEF offsets from ``location`` (as in UVH5).
     The baseline uvw of (a1, a2) is ``uvw[t, a2] - uvw[t, a1]``.
     """
+    use_cached_table()
     times = Time(np.atleast_1d(times.jd), format="jd", scale="utc")
     app_ra, app_dec = apparent_place(centre, times, location)
     last = times.sidereal_time("apparent", longitude=location.lon).rad

@@ -18,7 +18,6 @@ from dsa110_resources.simulation.sky import (
     SkyModel,
     build_sky,
     calibrator_transit_start,
-    meridian_coord,
     synthetic_nvss_catalog,
 )
 from dsa110_resources.simulation.tile import subband_filename, tile_start_times, write_tile, write_tiles
@@ -32,7 +31,6 @@ __all__ = [
     "TileTruth",
     "build_sky",
     "calibrator_transit_start",
-    "meridian_coord",
     "read_truth",
     "subband_filename",
     "synthetic_nvss_catalog",

@@ -23,7 +23,8 @@ from astropy.time import Time
 from dsa110_resources import constants as C
 from dsa110_resources.simulation.config import SimulationConfig
 from dsa110_resources.simulation.tile import load_layout, tile_start_times, write_tile
-from dsa110_resources.simulation.sky import build_sky, meridian_coord
+from dsa110_resources.conversion.phasing import meridian_centre
+from dsa110_resources.simulation.sky import build_sky
 
 __all__ = ["run_feed"]
 
@@ -67,7 +68,7 @@ def run_feed(
     rng = np.random.default_rng([config.seed, 5])
     starts = tile_start_times(start_time, n_tiles)
     layout = load_layout(config)
-    centres = meridian_coord(starts + C.TILE_DURATION / 2, config.declination, layout.reference)
+    centres = meridian_centre(starts + C.TILE_DURATION / 2, config.declination, layout.reference)
     sky = build_sky(config, centres, starts)
     # The sky as a catalog, the way an operator supplies NVSS: the pipeline's
     # sky models and photometry read it (truth fluxes stay in the truth files).

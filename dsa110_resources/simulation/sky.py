@@ -21,7 +21,6 @@ from dsa110_resources.simulation.lightcurves import ESELightCurve
 __all__ = [
     "SkyModel",
     "calibrator_transit_start",
-    "meridian_coord",
     "synthetic_nvss_catalog",
 ]
 
@@ -42,13 +41,6 @@ class SkyModel:
                 if name in index:
                     out[index[name]] = float(lc.factor(time))
         return out
-
-
-def meridian_coord(time: Time, declination: u.Quantity, location=None) -> SkyCoord:
-    """The meridian point (apparent HA 0, dec of date) at ``time`` as ICRS."""
-    location = C.site_location() if location is None else location
-    hadec = SkyCoord(ha=0 * u.deg, dec=declination, frame=HADec(obstime=time, location=location))
-    return hadec.transform_to("icrs")
 
 
 def _uniform_in_band(rng, n, dec_lo, dec_hi, ra_lo, ra_hi):

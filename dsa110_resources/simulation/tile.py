@@ -22,7 +22,8 @@ from dsa110_resources.simulation.predict import (
     predict_subband,
     source_directions,
 )
-from dsa110_resources.simulation.sky import SkyModel, build_sky, meridian_coord
+from dsa110_resources.conversion.phasing import meridian_centre
+from dsa110_resources.simulation.sky import SkyModel, build_sky
 from dsa110_resources.simulation.truth import TileTruth
 from dsa110_resources.simulation.uvh5_writer import TileHeader, write_subband_file
 
@@ -149,7 +150,7 @@ def write_tile(
     )
 
     # --- sky in this tile ---
-    centre = meridian_coord(mid, dec, location)
+    centre = meridian_centre(mid, dec, location)
     model = _as_sky_model(sky) or build_sky(config, centre, Time([start_time]))
     cat = model.catalog
     in_field = np.flatnonzero(cat.coords.separation(centre) <= config.field_radius) if len(cat) else np.zeros(0, int)
@@ -307,7 +308,7 @@ def write_tiles(
     layout = load_layout(config)
     model = _as_sky_model(sky)
     if model is None:
-        centres = meridian_coord(starts[:n_tiles] + C.TILE_DURATION / 2, config.declination, layout.reference)
+        centres = meridian_centre(starts[:n_tiles] + C.TILE_DURATION / 2, config.declination, layout.reference)
         model = build_sky(config, centres, starts)
         model.catalog.write_csv(out_dir / "sky_catalog.csv")
     return [write_tile(out_dir, t, config, model, layout=layout, run_epoch=starts[0]) for t in starts]

@@ -333,10 +333,11 @@ def test_stale_registry_refuses_and_names_what_is_missing(calibrated, tmp_path):
 def test_hourly_gains_on_a_science_tile_against_the_catalog_model(calibrator_tile, calibrated, tmp_path):
     """An hour later the gains have drifted; a G solve against the catalog model
     (bandpass from the registry pre-applied) recovers them."""
-    from dsa110_resources.simulation import meridian_coord, write_tile
+    from dsa110_resources.conversion.phasing import meridian_centre
+    from dsa110_resources.simulation import write_tile
 
     start = calibrator_tile["start"] + 1 * u.hour
-    centre = meridian_coord(start + 150 * u.s, calibrator_tile["dec"])
+    centre = meridian_centre(start + 150 * u.s, calibrator_tile["dec"])
     rng = np.random.default_rng(5)
     n = 6
     ra = centre.ra.deg + rng.uniform(-0.8, 0.8, n) / np.cos(centre.dec.rad)

@@ -369,11 +369,12 @@ def test_point_source_lands_at_its_true_position(tmp_path):
 
     from dsa110_resources.catalogs import SkyCatalog
     from dsa110_resources.simulation import sky as simsky
+    from dsa110_resources.conversion.phasing import meridian_centre
 
     config = SimulationConfig.tiny(n_active_antennas=48, subbands=(4,), noise=False,
                                    primary_beam=False, seed=5)
     mid = START + 0.5 * constants.TILE_DURATION
-    centre = simsky.meridian_coord(mid, config.declination)
+    centre = meridian_centre(mid, config.declination)
     source = centre.directional_offset_by(40 * u.deg, 0.25 * u.deg)
     catalog = SkyCatalog(name=["offset"], ra_deg=[source.ra.deg], dec_deg=[source.dec.deg],
                          flux_jy=[5.0], spectral_index=[0.0])

@@ -50,12 +50,13 @@ def tile(tmp_path_factory):
     """Simulate and convert the test tile; returns (ms path, truth)."""
     from dsa110_resources.catalogs.sky import SkyCatalog
     from dsa110_resources.conversion import convert_to_path, find_tiles
-    from dsa110_resources.simulation import SimulationConfig, SkyModel, meridian_coord, write_tile
+    from dsa110_resources.conversion.phasing import meridian_centre
+    from dsa110_resources.simulation import SimulationConfig, SkyModel, write_tile
 
     root = tmp_path_factory.mktemp("imaging")
     start = Time(TILE_START, scale="utc")
     config = SimulationConfig(n_active_antennas=32, subbands=(0, 5, 10, 15), seed=3)
-    centre = meridian_coord(start + C.TILE_DURATION / 2, config.declination)
+    centre = meridian_centre(start + C.TILE_DURATION / 2, config.declination)
     positions = [centre.spherical_offsets_by(e * u.deg, n * u.deg) for e, n, _ in SKY]
     catalog = SkyCatalog(
         name=np.array([f"S{i}" for i in range(len(SKY))]),

@@ -38,9 +38,9 @@ def one_source_tile(tmp_path_factory):
     """One 2 Jy source ~1 deg from the pointing, no noise, no corruptions."""
     out = tmp_path_factory.mktemp("one")
     cfg = SimulationConfig.tiny(noise=False, calibrators=(), seed=3)
-    from dsa110_resources.simulation import meridian_coord
+    from dsa110_resources.conversion.phasing import meridian_centre
 
-    centre = meridian_coord(START + C.TILE_DURATION / 2, cfg.declination)
+    centre = meridian_centre(START + C.TILE_DURATION / 2, cfg.declination)
     src = SkyCoord(centre.ra + 0.8 * u.deg, centre.dec - 0.5 * u.deg)
     sky = SkyCatalog(["test"], [src.ra.deg], [src.dec.deg], [2.0], [-0.7])
     truth = write_tile(out, START, cfg, sky)
@@ -187,9 +187,9 @@ def test_synthetic_counts_and_calibrator_transit():
     n10 = np.sum(cat.flux_jy > 0.010)
     assert n10 / len(cat) == pytest.approx(4**-0.9, rel=0.2)  # N(>S) ~ S^-0.9
     start, dec = calibrator_transit_start("3C286", START)
-    from dsa110_resources.simulation import meridian_coord
+    from dsa110_resources.conversion.phasing import meridian_centre
 
-    mc = meridian_coord(start + C.TILE_DURATION / 2, dec)
+    mc = meridian_centre(start + C.TILE_DURATION / 2, dec)
     assert mc.separation(SkyCoord(202.7845 * u.deg, 30.5092 * u.deg)) < 1 * u.arcsec
 
 
