@@ -24,7 +24,8 @@ import click
 @click.option("--mask-sigma", type=float, default=None, help="WSClean auto-mask level in sigma [default 5].")
 @click.option("--uv-min", type=float, default=None, help="Minimum uv distance in wavelengths (e.g. 1000).")
 @click.option("--baseline-averaging", type=float, default=None,
-              help="WSClean baseline-dependent averaging in wavelengths (faster, smears off-axis sources).")
+              help="WSClean baseline-dependent averaging in wavelengths; 0: off "
+                   "[default: the longest baseline's uv motion in one integration].")
 @click.option("--data-column", default=None, help="MS column [default: CORRECTED_DATA if it holds data, else DATA].")
 @click.option("--pb-limit", type=float, default=None, help="Blank the corrected image below this beam level [0.2].")
 @click.option("--tile-id", default=None, help="Tile id for the headers [default: from the MS name].")

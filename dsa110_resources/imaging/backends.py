@@ -27,7 +27,7 @@ from . import tclean as tclean_backend
 from . import wsclean as wsclean_backend
 from .fits_products import ProductContext, plane, product_path, restoring_beam, stamp, write_fits
 from .msinfo import TileObservation
-from .params import ImageGrid, ImagingParams, MsExtent, choose_data_column, choose_grid
+from .params import ImageGrid, ImagingParams, MsExtent, choose_data_column, resolve
 from .primary_beam import correct
 from .qa import ImageQA, ReferenceSources, measure
 
@@ -90,7 +90,7 @@ def make_image(
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     observation = TileObservation.read(ms, tile_id=tile_id)
     data_column = choose_data_column(ms, params.data_column)
-    grid = choose_grid(MsExtent.read(ms), params)
+    grid, params = resolve(MsExtent.read(ms), params)
     log.info(
         "imaging tile %s with %s: %d^2 px at %.2f arcsec (%.2f deg), %s",
         observation.tile_id, backend, grid.size, grid.cell.to_value(u.arcsec),
@@ -128,7 +128,9 @@ def _write_products(raw, observation, backend, grid, params, data_column, caltab
     context = ProductContext(
         observation=observation, backend=backend, params=params, data_column=data_column,
         caltables=caltables,
-        history=(f"{backend} {grid.size}x{grid.size} cell {grid.cell.to_value(u.arcsec):.3f} arcsec",),
+        history=(f"{backend} {grid.size}x{grid.size} cell {grid.cell.to_value(u.arcsec):.3f} arcsec",
+                 *([f"baseline-dependent averaging {params.baseline_averaging:g} lambda"]
+                   if backend == "wsclean" and params.baseline_averaging else [])),
     )
     products = {}
     for kind, data in (("image", image), ("residual", residual), ("pb", pb), ("pbcor", pbcor)):

@@ -3,7 +3,10 @@
 The defaults follow imaging practice at DSA-110 (shared/dsa110-facts.md):
 multi-frequency synthesis of Stokes I, Briggs weighting with robust 0.5,
 cleaning to a few times the noise, the corrected image masked where the
-primary beam falls below 0.2. The image grid is not a fixed number: the cell
+primary beam falls below 0.2. The speed-related defaults (Nyquist cell,
+baseline-dependent averaging, w-gridder accuracy, major-cycle gain) were
+chosen on a full simulated tile with bench/image.py; each field's comment
+says what it costs. The image grid is not a fixed number: the cell
 is a fraction of the finest fringe spacing the MS actually holds (longest
 projected baseline at the highest frequency), and the field covers a multiple
 of the primary-beam FWHM, so a core-only tile gets a coarse small image and a
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 #: (2 J1(x)/x)^2 pattern; primary_beam.py tests it).
 AIRY_FWHM_FACTOR = 1.0290
 
+SIDEREAL_DAY = 86164.0905 * u.s
+
 #: Sizes WSClean and CASA both grid quickly (products of small primes, even).
 _FFT_FRIENDLY = sorted(
     {2**a * 3**b * 5**c for a in range(1, 14) for b in range(0, 5) for c in range(0, 4)}
@@ -44,7 +49,11 @@ class ImagingParams:
 
     size: int | None = None  # pixels per side; None: field_of_view / cell
     cell: u.Quantity | None = None  # angle; None: finest fringe / cells_per_fringe
-    cells_per_fringe: float = 3.0  # sampling of lambda_min / B_max
+    # Sampling of lambda_min / B_max. 2 is Nyquist for the longest baseline
+    # (every measured spatial frequency lands on the grid) and gives the
+    # Briggs-0.5 beam of a full tile (~75" x 48") 6-10 pixels; uniform
+    # weighting's ~lambda/B beam gets ~2.4, so pass a finer cell for it.
+    cells_per_fringe: float = 2.0
     field_of_view_fwhm: float = 1.5  # field side in units of the primary-beam FWHM
     max_size: int = 8192  # refuse to build anything bigger by accident
     weighting: str = "briggs"  # briggs | natural | uniform
@@ -52,16 +61,24 @@ class ImagingParams:
     niter: int = 100_000  # upper bound; the threshold stops the clean
     max_major_cycles: int = 20  # safety stop: a clean that cannot converge ends here, not never
     gain: float = 0.1  # minor-cycle loop gain
-    mgain: float = 0.8  # major-cycle gain (fraction of the peak cleaned per major cycle)
+    # Major-cycle gain (fraction of the peak cleaned per major cycle): 4 major
+    # cycles on a full tile where 0.8 takes 5; 0.95 (3) left a faint off-axis
+    # source of the imaging test 20% low and the full-tile residual 25% higher.
+    mgain: float = 0.9
     threshold_sigma: float = 3.0  # stop cleaning at this many noise sigma
     mask_sigma: float = 5.0  # WSClean auto-mask: first clean to this, then to threshold within the mask
     uv_min: u.Quantity | None = None  # e.g. 1000 lambda ("uv > 1 klambda" is optional practice)
-    # WSClean baseline-dependent time averaging, in wavelengths of uv motion
-    # (WSClean's -baseline-averaging). ~B_max[lambda] * 2 pi * 12.9 s / 1 day
-    # (~12 for 2.7 km) averages short baselines only as much as the longest
-    # already are; it cuts the imager's CPU ~3x on a full tile but smears
-    # sources far from the phase centre. Off unless asked for (tclean ignores it).
+    # WSClean baseline-dependent time averaging (-baseline-averaging), in
+    # wavelengths of uv motion. None: as much as the longest baseline moves in
+    # one integration (B_max[lambda] * 2 pi * t_int / sidereal day, ~13 for a
+    # 2.8 km array): short baselines are averaged only until they smear as much
+    # as the longest already does, which cuts the visibilities ~4x on a full
+    # tile (bench/image.py). 0: off. tclean ignores it.
     baseline_averaging: float | None = None
+    gridder: str = "wgridder"  # WSClean: "wgridder" (-use-wgridder) or "wstacking" (its classic w-stacking)
+    # WSClean w-gridder accuracy: 1e-3 changes a full-tile image by 2% of the
+    # thermal noise (rms) against 1e-4, and grids ~25% faster.
+    wgridder_accuracy: float = 1e-3
     data_column: str | None = None  # None: CORRECTED_DATA when it holds data, else DATA
     pb_limit: float = C.PRIMARY_BEAM_LIMIT  # corrected image is NaN where the beam is lower
     pb_time_samples: int = 9  # hour angles sampled across the tile for the averaged beam
@@ -107,6 +124,7 @@ class MsExtent:
     max_baseline: u.Quantity  # longest projected (u, v) length
     freq_min: u.Quantity
     freq_max: u.Quantity
+    integration: u.Quantity = C.INTEGRATION_TIME  # the MS's (median) INTERVAL
 
     @classmethod
     def read(cls, ms: str | Path) -> MsExtent:
@@ -118,9 +136,16 @@ class MsExtent:
             usable = ~main.getcol("FLAG_ROW")
             lengths = np.hypot(uvw[usable, 0], uvw[usable, 1])
             b_max = float(lengths.max()) if lengths.size else 0.0
+            intervals = main.getcol("INTERVAL")[usable]
+            interval = float(np.median(intervals)) if intervals.size else C.INTEGRATION_TIME.to_value(u.s)
         with table(f"{ms}::SPECTRAL_WINDOW", ack=False) as spw:
             freqs = np.concatenate([np.ravel(f) for f in spw.getcol("CHAN_FREQ")])
-        return cls(b_max * u.m, freqs.min() * u.Hz, freqs.max() * u.Hz)
+        return cls(b_max * u.m, freqs.min() * u.Hz, freqs.max() * u.Hz, interval * u.s)
+
+    @property
+    def max_baseline_wavelengths(self) -> float:
+        """The longest baseline in wavelengths at the highest frequency."""
+        return float((self.max_baseline / self.freq_max.to(u.m, equivalencies=u.spectral())).decompose())
 
 
 def primary_beam_fwhm(freq: u.Quantity, diameter: u.Quantity = C.DISH_DIAMETER) -> u.Quantity:
@@ -137,9 +162,9 @@ def fft_friendly(n: int) -> int:
 def choose_grid(extent: MsExtent, params: ImagingParams) -> ImageGrid:
     """Cell from the finest fringe, size from the primary beam (either overridable).
 
-    cell = (lambda_min / B_max) / cells_per_fringe samples the synthesized beam
-    with ~3 pixels; the side covers ``field_of_view_fwhm`` primary-beam FWHMs at
-    the lowest frequency (where the beam is widest).
+    cell = (lambda_min / B_max) / cells_per_fringe (Nyquist by default); the
+    side covers ``field_of_view_fwhm`` primary-beam FWHMs at the lowest
+    frequency (where the beam is widest).
     """
     if params.cell is not None:
         cell = params.cell.to(u.arcsec)
@@ -162,6 +187,22 @@ def choose_grid(extent: MsExtent, params: ImagingParams) -> ImageGrid:
             " set size/cell explicitly or raise max_size"
         )
     return ImageGrid(size=size, cell=cell)
+
+
+def choose_baseline_averaging(extent: MsExtent, params: ImagingParams) -> float | None:
+    """WSClean's -baseline-averaging in wavelengths, or None for off (see ImagingParams)."""
+    if params.baseline_averaging is not None:
+        return float(params.baseline_averaging) or None
+    # uv motion of the longest baseline in one integration: |d(u,v)/dt| <= B omega_earth.
+    omega = 2 * np.pi / SIDEREAL_DAY.to_value(u.s)
+    motion = extent.max_baseline_wavelengths * omega * extent.integration.to_value(u.s)
+    return round(motion, 2) if motion > 0 else None
+
+
+def resolve(extent: MsExtent, params: ImagingParams) -> tuple[ImageGrid, ImagingParams]:
+    """The grid and the parameters with every data-dependent choice made."""
+    return choose_grid(extent, params), replace(
+        params, baseline_averaging=choose_baseline_averaging(extent, params) or 0.0)
 
 
 def choose_data_column(ms: str | Path, requested: str | None = None, sample_rows: int = 4096) -> str:

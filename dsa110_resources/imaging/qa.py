@@ -228,7 +228,10 @@ def recover_sources(
     box = max(3, int(np.ceil((0.75 * bmaj / cell).decompose().value)))
     xs, ys = celestial.world_to_pixel(references.coords)
     major, minor = _beam_axes(bmaj, bmin, bpa)
+    icrs = references.coords.icrs
     matches: list[SourceMatch] = []
+    fits_at: list[tuple[int, float, float]] = []  # (match index, fitted x, fitted y)
+    reference_of: list[int] = []
     for i in range(len(references)):
         x, y = float(xs[i]), float(ys[i])
         if not (box <= x < nx - box and box <= y < ny - box):
@@ -240,24 +243,28 @@ def recover_sources(
         snr = true_flux * response / noise_jy
         if snr < snr_min:
             continue
-        coord = references.coords[i].icrs
-        coord = SkyCoord(ra=coord.ra, dec=coord.dec, frame="icrs")
-        match = SourceMatch(references.names[i], coord.ra.deg, coord.dec.deg, true_flux, response, snr)
+        match = SourceMatch(references.names[i], float(icrs.ra.deg[i]), float(icrs.dec.deg[i]),
+                            true_flux, response, snr)
         fitted = _fit_point_source(image, x, y, celestial, restoring, box)
         if fitted is not None:
             amp, xc, yc = fitted
-            world = celestial.pixel_to_world(xc, yc).icrs
-            found = SkyCoord(ra=world.ra, dec=world.dec, frame="icrs")
-            local = float(beam_map[int(round(yc)), int(round(xc))])
-            match.flux_jy = float(amp / local)
+            match.flux_jy = float(amp / float(beam_map[int(round(yc)), int(round(xc))]))
             match.flux_ratio = match.flux_jy / true_flux
-            d_east, d_north = coord.spherical_offsets_to(found)
-            offset = np.array([d_east.to_value(u.arcsec), d_north.to_value(u.arcsec)])
-            match.offset_arcsec = float(np.hypot(*offset))
-            match.offset_beams = float(
-                np.hypot(offset @ major / bmaj.to_value(u.arcsec), offset @ minor / bmin.to_value(u.arcsec))
-            )
+            fits_at.append((len(matches), xc, yc))
         matches.append(match)
+        reference_of.append(i)
+    if fits_at:  # positions: one vectorised pixel -> sky conversion and offset for all fits
+        index, xc, yc = (np.array(v) for v in zip(*fits_at))
+        world = celestial.pixel_to_world(xc, yc).icrs
+        found = SkyCoord(ra=world.ra, dec=world.dec, frame="icrs")
+        truth = SkyCoord(ra=icrs.ra[np.array(reference_of)[index]], dec=icrs.dec[np.array(reference_of)[index]],
+                         frame="icrs")
+        d_east, d_north = truth.spherical_offsets_to(found)
+        offset = np.stack([d_east.to_value(u.arcsec), d_north.to_value(u.arcsec)], axis=-1)
+        along = np.hypot(offset @ major / bmaj.to_value(u.arcsec), offset @ minor / bmin.to_value(u.arcsec))
+        for k, j in enumerate(index):
+            matches[j].offset_arcsec = float(np.hypot(*offset[k]))
+            matches[j].offset_beams = float(along[k])
     measured = [m for m in matches if m.flux_ratio is not None]
     ratios = np.array([m.flux_ratio for m in measured])
     offsets = np.array([m.offset_arcsec for m in measured])

@@ -59,11 +59,14 @@ def command(ms: Path, name: str, grid: ImageGrid, params: ImagingParams, data_co
         "-mgain", f"{params.mgain:g}",
         "-auto-threshold", f"{params.threshold_sigma:g}",
         "-j", str(params.threads),
-        "-use-wgridder",  # fast and accurate w-correction over the 4 deg field
         "-no-update-model-required",  # leave the MS untouched (no MODEL_DATA writes)
         "-no-dirty",
         "-log-time",
     ]
+    if params.gridder == "wgridder":
+        cmd += ["-use-wgridder", "-wgridder-accuracy", f"{params.wgridder_accuracy:g}"]
+    elif params.gridder != "wstacking":
+        raise ValueError(f"unknown WSClean gridder {params.gridder!r}: 'wgridder' or 'wstacking'")
     if params.mask_sigma and params.mask_sigma > params.threshold_sigma:
         cmd += ["-auto-mask", f"{params.mask_sigma:g}"]
     if (uv_min := params.uv_min_wavelengths()) is not None:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import astropy.units as u
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
 
-from dsa110_resources.imaging import ReferenceSources, measure, robust_noise
-from dsa110_resources.imaging.params import ImagingParams, MsExtent, choose_grid
+from dsa110_resources.imaging import ReferenceSources, measure, robust_noise, wsclean
+from dsa110_resources.imaging.params import (
+    ImagingParams,
+    MsExtent,
+    choose_baseline_averaging,
+    choose_grid,
+    resolve,
+)
 from dsa110_resources.imaging.preview import write_preview
 
 N = 400
@@ -108,11 +116,27 @@ def test_grid_choice_follows_baseline_and_beam():
     extent = MsExtent(2700 * u.m, 1311.37 * u.MHz, 1498.63 * u.MHz)
     grid = choose_grid(extent, ImagingParams())
     lam = (1498.63 * u.MHz).to_value(u.m, equivalencies=u.spectral())
-    assert grid.cell.to_value(u.arcsec) == pytest.approx(np.degrees(lam / 2700) * 3600 / 3, abs=0.1)
+    assert grid.cell.to_value(u.arcsec) == pytest.approx(np.degrees(lam / 2700) * 3600 / 2, abs=0.1)  # Nyquist
     assert 1.4 * 2.9 < grid.field_of_view.to_value(u.deg) < 1.6 * 2.9
     assert choose_grid(extent, ImagingParams(size=512, cell=3 * u.arcsec)).size == 512
     with pytest.raises(ValueError, match="max_size"):
         choose_grid(extent, ImagingParams(cell=0.5 * u.arcsec))
+
+
+def test_baseline_averaging_matches_the_longest_baselines_own_smearing():
+    extent = MsExtent(2700 * u.m, 1311.37 * u.MHz, 1498.63 * u.MHz, 12.884902 * u.s)
+    lam = (1498.63 * u.MHz).to_value(u.m, equivalencies=u.spectral())
+    # The longest baseline turns with the Earth: |d(u,v)/dt| <= B omega.
+    own = 2700 / lam * 7.2921159e-5 * 12.884902
+    _, auto = resolve(extent, ImagingParams())
+    assert auto.baseline_averaging == pytest.approx(own, abs=0.01)
+    assert 12 < own < 14
+    assert choose_baseline_averaging(extent, ImagingParams(baseline_averaging=0)) is None  # off
+    assert choose_baseline_averaging(extent, ImagingParams(baseline_averaging=5.0)) == 5.0
+    # The resolved parameters keep "off" as 0 (None would mean "choose"), and WSClean sees none.
+    _, off = resolve(extent, ImagingParams(baseline_averaging=0))
+    assert off.baseline_averaging == 0.0
+    assert "-baseline-averaging" not in wsclean.command(Path("x.ms"), "n", choose_grid(extent, off), off, "DATA")
 
 
 def test_preview_is_a_small_png(tmp_path, scene):
