@@ -23,7 +23,8 @@ from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
 
 from dsa110_resources.catalogs import DEFAULT_CALIBRATORS, Calibrator
-from dsa110_resources.imaging.primary_beam import SIDEREAL_RATE, DriftScanBeam
+from dsa110_resources import constants as C
+from dsa110_resources.imaging.primary_beam import DriftScanBeam
 
 __all__ = ["TilePointing", "Transit", "find_transits", "rank_calibrator_tiles"]
 
@@ -86,7 +87,7 @@ class Transit:
 def _transit_time(coord: SkyCoord, tile: TilePointing) -> Time:
     """When the source crosses the meridian nearest the tile's mid-time."""
     dra = (coord.ra - tile.pointing_mid.ra).wrap_at(180 * u.deg)
-    return tile.mid_time + (dra.to(u.rad) / SIDEREAL_RATE).to(u.s)
+    return tile.mid_time + (dra.to(u.rad) / C.SIDEREAL_RATE).to(u.s)
 
 
 def find_transits(

@@ -31,7 +31,6 @@ from scipy.special import j1
 from dsa110_resources import constants as C
 
 #: Earth rotation relative to the stars: sidereal radians per SI second.
-SIDEREAL_RATE = 2 * np.pi * 1.00273781191135448 / 86400.0 * u.rad / u.s
 
 #: Coarse-grid points per side when the beam is evaluated for an image; the
 #: beam varies on degree scales, so a cubic spline through ~200^2 exact values
@@ -105,7 +104,7 @@ class DriftScanBeam:
 
     def pointing_track(self) -> SkyCoord:
         """Where the dish points at each sampled time (ICRS)."""
-        dra = (SIDEREAL_RATE * self.sample_offsets()).to(u.rad)
+        dra = (C.SIDEREAL_RATE * self.sample_offsets()).to(u.rad)
         ra = self.pointing_mid.ra + dra
         dec = np.full(dra.shape, self.pointing_mid.dec.to_value(u.rad)) * u.rad
         return SkyCoord(ra=ra, dec=dec, frame="icrs")

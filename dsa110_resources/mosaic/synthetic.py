@@ -26,7 +26,7 @@ from astropy.wcs import WCS
 
 from dsa110_resources import constants as C
 from dsa110_resources.imaging.fits_products import write_fits
-from dsa110_resources.imaging.primary_beam import SIDEREAL_RATE, DriftScanBeam, correct
+from dsa110_resources.imaging.primary_beam import DriftScanBeam, correct
 from dsa110_resources.photometry.forced import RestoringBeam
 
 from .grid import BAND_CENTRE
@@ -182,7 +182,7 @@ def drift_row(
     tiles = []
     for k in range(n_tiles):
         t0 = start + k * C.TILE_DURATION
-        dra = (SIDEREAL_RATE * (k * C.TILE_DURATION + C.TILE_DURATION / 2)).to(u.deg)
+        dra = (C.SIDEREAL_RATE * (k * C.TILE_DURATION + C.TILE_DURATION / 2)).to(u.deg)
         pointing = SkyCoord(ra0 + dra, dec, frame="icrs")
         f = 1 + beam_jitter * rng.uniform(-1, 1, 2)
         b = RestoringBeam(beam.major * max(f), beam.minor * min(f), beam.pa + rng.uniform(-10, 10) * u.deg)

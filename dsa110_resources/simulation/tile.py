@@ -27,9 +27,8 @@ from dsa110_resources.simulation.sky import SkyModel, build_sky
 from dsa110_resources.simulation.truth import TileTruth
 from dsa110_resources.simulation.uvh5_writer import TileHeader, write_subband_file
 
-__all__ = ["SIDEREAL_DAY", "load_layout", "subband_filename", "tile_start_times", "write_tile", "write_tiles"]
+__all__ = ["load_layout", "subband_filename", "tile_start_times", "write_tile", "write_tiles"]
 
-SIDEREAL_DAY = 86164.0905 * u.s
 _BAND_CENTRE = 0.5 * (C.BAND_LOW + C.BAND_HIGH)
 
 
@@ -283,7 +282,7 @@ def write_tile(
 def tile_start_times(start_time: Time, n_tiles: int, n_days: int = 1) -> Time:
     """Starts of ``n_tiles`` consecutive tiles, repeated at the same LST on ``n_days`` sidereal days."""
     start_time = Time(start_time, scale="utc")
-    offsets = [d * SIDEREAL_DAY + k * C.TILE_DURATION for d in range(n_days) for k in range(n_tiles)]
+    offsets = [d * C.SIDEREAL_DAY + k * C.TILE_DURATION for d in range(n_days) for k in range(n_tiles)]
     return start_time + u.Quantity(offsets)
 
 

@@ -13,7 +13,6 @@ from scipy.special import jn_zeros
 
 from dsa110_resources import constants as C
 from dsa110_resources.imaging import DriftScanBeam, airy_beam, airy_power, correct, primary_beam_fwhm
-from dsa110_resources.imaging.primary_beam import SIDEREAL_RATE
 
 FREQ = 1.4 * u.GHz
 LAMBDA_M = FREQ.to_value(u.m, equivalencies=u.spectral())
@@ -51,7 +50,7 @@ def test_pointing_track_spans_the_tile_hour_angle_range():
     beam = _beam()
     track = beam.pointing_track()
     span = (track.ra.max() - track.ra.min()).to(u.deg)
-    expected = (SIDEREAL_RATE * C.TILE_DURATION).to(u.deg)
+    expected = (C.SIDEREAL_RATE * C.TILE_DURATION).to(u.deg)
     assert span.to_value(u.deg) == pytest.approx(expected.to_value(u.deg), rel=1e-9)
     assert 1.28 < expected.to_value(u.deg) < 1.30  # ~1.3 deg of RA (x cos dec on the sky)
     assert np.allclose(track.dec.deg, 54.57)
