@@ -22,8 +22,8 @@ import numpy as np
 from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
 
-from dsa110_resources.catalogs import DEFAULT_CALIBRATORS, Calibrator
 from dsa110_resources import constants as C
+from dsa110_resources.catalogs import DEFAULT_CALIBRATORS, Calibrator
 from dsa110_resources.imaging.primary_beam import DriftScanBeam
 
 __all__ = ["TilePointing", "Transit", "find_transits", "rank_calibrator_tiles"]

@@ -107,17 +107,3 @@ def finish_rows(out_flagbits, out_weight, n_present, flag_row):
         for p in range(out_weight.shape[1]):
             out_weight[r, p] = out_weight[r, p] / n_present if n_present > 0 else 0.0
 
-
-def warm() -> None:
-    """Compile (or load from numba's cache) every kernel signature the converter uses."""
-    n, sb, pol = 2, 4, 2
-    vis = np.zeros((n, sb, pol), np.complex64)
-    flags = np.zeros((n, sb, pol), np.bool_)
-    ns = np.ones((n, sb, pol), np.float32)
-    bits = np.zeros((n, 2 * sb * pol // 8), np.uint8)
-    weight = np.zeros((n, pol), np.float64)
-    for spectrum in (np.zeros((0, 2 * sb, pol), np.float32), np.zeros((n, 2 * sb, pol), np.float32)):
-        subband_into_block(vis, flags, ns, np.zeros(n), np.ones(n, np.bool_),
-                           np.linspace(2e9, 1e9, sb), np.zeros((n, 2 * sb, pol), np.complex64),
-                           0, bits, weight, spectrum)
-    finish_rows(bits, weight, 1, np.zeros(n, np.bool_))
