@@ -229,6 +229,7 @@ def recover_sources(
     xs, ys = celestial.world_to_pixel(references.coords)
     major, minor = _beam_axes(bmaj, bmin, bpa)
     icrs = references.coords.icrs
+    ra_deg, dec_deg = icrs.ra.deg, icrs.dec.deg  # once: each attribute access builds a new array
     matches: list[SourceMatch] = []
     fits_at: list[tuple[int, float, float]] = []  # (match index, fitted x, fitted y)
     reference_of: list[int] = []
@@ -243,8 +244,7 @@ def recover_sources(
         snr = true_flux * response / noise_jy
         if snr < snr_min:
             continue
-        match = SourceMatch(references.names[i], float(icrs.ra.deg[i]), float(icrs.dec.deg[i]),
-                            true_flux, response, snr)
+        match = SourceMatch(references.names[i], float(ra_deg[i]), float(dec_deg[i]), true_flux, response, snr)
         fitted = _fit_point_source(image, x, y, celestial, restoring, box)
         if fitted is not None:
             amp, xc, yc = fitted
@@ -257,8 +257,8 @@ def recover_sources(
         index, xc, yc = (np.array(v) for v in zip(*fits_at))
         world = celestial.pixel_to_world(xc, yc).icrs
         found = SkyCoord(ra=world.ra, dec=world.dec, frame="icrs")
-        truth = SkyCoord(ra=icrs.ra[np.array(reference_of)[index]], dec=icrs.dec[np.array(reference_of)[index]],
-                         frame="icrs")
+        refs = np.array(reference_of)[index]
+        truth = SkyCoord(ra=ra_deg[refs] * u.deg, dec=dec_deg[refs] * u.deg, frame="icrs")
         d_east, d_north = truth.spherical_offsets_to(found)
         offset = np.stack([d_east.to_value(u.arcsec), d_north.to_value(u.arcsec)], axis=-1)
         along = np.hypot(offset @ major / bmaj.to_value(u.arcsec), offset @ minor / bmin.to_value(u.arcsec))
