@@ -107,3 +107,31 @@ def finish_rows(out_flagbits, out_weight, n_present, flag_row):
         for p in range(out_weight.shape[1]):
             out_weight[r, p] = out_weight[r, p] / n_present if n_present > 0 else 0.0
 
+
+
+@numba.njit(nogil=True, cache=True)
+def scatter_chunks(chunks, position, row0, chan0, pol0, chunk_rows, chunk_chans, chunk_pols,
+                   start, out):
+    """Copy HDF5 chunks (C order, ``(chunk_rows, chunk_chans, chunk_pols)`` each,
+    the k-th at ``chunks[position[k]:]``, its first element at row ``row0[k]``,
+    channel ``chan0[k]``, pol ``pol0[k]`` of the dataset) into the rows
+    ``start .. start + len(out)`` of ``out`` (rows, Nfreqs, Npols). Parts of a
+    chunk outside ``out`` (other rows, the padding past the dataset's edge)
+    are skipped."""
+    n_rows, n_chans, n_pols = out.shape
+    for k in range(position.size):
+        base = position[k]
+        for i in range(chunk_rows):
+            r = row0[k] + i - start
+            if r < 0 or r >= n_rows:
+                continue
+            for j in range(chunk_chans):
+                c = chan0[k] + j
+                if c >= n_chans:
+                    break
+                src = base + (i * chunk_chans + j) * chunk_pols
+                for q in range(chunk_pols):
+                    p = pol0[k] + q
+                    if p >= n_pols:
+                        break
+                    out[r, c, p] = chunks[src + q]

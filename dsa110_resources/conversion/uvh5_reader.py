@@ -13,7 +13,17 @@ Layout (UVH5, as the correlator and pyuvdata write it)::
              antenna_numbers antenna_names antenna_positions (ECEF minus site)
              latitude longitude altitude  polarization_array integration_time
              extra_keywords/{phase_center_dec, ha_phase_center, phase_center_epoch}
+             (oldest writer: phase_center_dec, phase_center_epoch in Header itself)
     Data/    visdata flags nsamples  (Nblts, [1,] Nfreqs, Npols)
+
+The correlator writes ``Data/*`` (and the per-row header arrays) as empty,
+extendable, auto-chunked datasets appended one integration at a time: chunks
+of ~(128, 1, 12, 1), never contiguous. ``SubbandSlabReader`` reads those
+chunks' bytes straight from the file (see ``ChunkIndex``); HDF5's own
+hyperslab reads of such tiny chunks into a squeezed selection cost ~10 s a
+file. Datasets stored outside the file (external files, virtual datasets)
+are refused: a hostile file could otherwise pull any readable file on the
+host into a Measurement Set.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .. import constants
+from . import kernels
 from .grouping import SubbandPath
 
 #: Header datasets every subband file must carry.
@@ -89,11 +99,16 @@ def _scalar(group: h5py.Group, name: str):
 
 
 def _declination(header: h5py.Group, lat_deg: float) -> float:
-    """Pointing declination: ``extra_keywords/phase_center_dec``, else from a
-    pyuvdata-3 driftscan catalog entry fixed in alt-az on the meridian."""
+    """Pointing declination (radians). Real files carry it as
+    ``extra_keywords/phase_center_dec`` or, from the oldest writer,
+    ``Header/phase_center_dec``; its ``phase_center_epoch`` ("HADEC" or 2000)
+    labels the same quantity (the declination the data are phased to on the
+    meridian), so it does not change the value. pyuvdata-3 files may instead
+    carry a driftscan catalog entry fixed in alt-az on the meridian."""
     extra = header.get("extra_keywords")
-    if extra is not None and "phase_center_dec" in extra:
-        return float(extra["phase_center_dec"][()])
+    for group in (extra, header):
+        if group is not None and "phase_center_dec" in group:
+            return float(group["phase_center_dec"][()])
     catalog = header.get("phase_center_catalog")
     if catalog is not None and len(catalog) == 1:
         entry = next(iter(catalog.values()))
@@ -103,7 +118,19 @@ def _declination(header: h5py.Group, lat_deg: float) -> float:
             zenith_distance = np.pi / 2 - el
             north = np.cos(az) > 0  # azimuth 0: north of zenith
             return np.deg2rad(lat_deg) + (zenith_distance if north else -zenith_distance)
-    raise KeyError("no pointing declination (extra_keywords/phase_center_dec)")
+    raise KeyError("no pointing declination (extra_keywords/phase_center_dec or Header/phase_center_dec)")
+
+
+def _refuse_foreign_storage(handle: h5py.File, path: Path) -> None:
+    """Raise if any dataset's bytes live outside this file (external or virtual)."""
+    def visit(name: str, obj) -> None:
+        if isinstance(obj, h5py.Dataset):
+            plist = obj.id.get_create_plist()
+            if plist.get_layout() == h5py.h5d.VIRTUAL:
+                raise InvalidSubbandFile(path, f"{name} is a virtual dataset (data from other files)")
+            if plist.get_external_count():
+                raise InvalidSubbandFile(path, f"{name} is stored in external files")
+    handle.visititems(visit)
 
 
 def read_header(ref: SubbandPath | Path) -> SubbandHeader:
@@ -122,6 +149,7 @@ def read_header(ref: SubbandPath | Path) -> SubbandHeader:
             header, data = handle["Header"], handle["Data"]
         except KeyError as exc:
             raise InvalidSubbandFile(path, "missing the Header or Data group") from exc
+        _refuse_foreign_storage(handle, path)
         missing = [n for n in REQUIRED_HEADER if n not in header]
         missing += [f"Data/{n}" for n in REQUIRED_DATA if n not in data]
         if missing:
@@ -173,116 +201,164 @@ def read_header(ref: SubbandPath | Path) -> SubbandHeader:
     return result
 
 
-def read_subband_into(
-    header: SubbandHeader,
-    vis: np.ndarray,
-    flags: np.ndarray,
-    nsamples: np.ndarray,
-    channel_offset: int,
-) -> None:
-    """Read one file's data arrays into ``[:, channel_offset:+Nfreqs, :]`` of the tile arrays.
+def _pread_exact(fd: int, view: memoryview, offset: int, what: str) -> None:
+    done = 0
+    while done < len(view):
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if n <= 0:
+            raise OSError(f"{what}: file ends inside the dataset")
+        done += n
 
-    Channels stay in file order (descending); the tile arrays are the 16
-    files side by side in subband order, i.e. the whole band descending, and
-    the converter reverses them once. HDF5 converts types (e.g. complex128
-    visdata into the complex64 tile) during the read itself.
+
+@dataclass
+class ChunkIndex:
+    """Where every chunk of an uncompressed chunked dataset lies in the file.
+
+    One ``chunk_iter`` pass over HDF5's chunk B-tree (~25 ms for a full-size
+    visdata's ~7000 chunks). Rows are the first axis; a legacy spw axis of
+    length 1 is dropped. Arrays are sorted by chunk row.
     """
-    n = header.n_freqs
-    dest = np.s_[:, channel_offset:channel_offset + n, :]
-    legacy = len(header.data_shape) == 4  # (Nblts, Nspws=1, Nfreqs, Npols)
-    source = np.s_[:, 0, :, :] if legacy else np.s_[...]
-    # HDF5 reading straight into a strided slice is ~10x slower than a
-    # contiguous read plus one memory copy, so each dataset goes through a
-    # contiguous buffer of the destination's type.
-    try:
-        with h5py.File(header.path, "r") as handle:
-            data = handle["Data"]
-            for name, out in (("visdata", vis), ("flags", flags), ("nsamples", nsamples)):
-                dset = data[name]
-                if dset.dtype.names is not None:  # legacy compound (r, i) visibilities
-                    raw = dset[source]
-                    out[dest] = raw[raw.dtype.names[0]] + 1j * raw[raw.dtype.names[1]]
-                    continue
-                buffer = np.empty((header.n_blts, n, out.shape[2]), dtype=out.dtype)
-                if legacy:
-                    dset.read_direct(buffer, source_sel=source)
-                else:
-                    dset.read_direct(buffer)
-                out[dest] = buffer
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InvalidSubbandFile(header.path, f"unreadable data ({type(exc).__name__}: {exc})") from exc
 
+    shape: tuple[int, int, int]  # chunk extent (rows, channels, pols)
+    row0: np.ndarray
+    chan0: np.ndarray
+    pol0: np.ndarray
+    offset: np.ndarray  # byte offset in the file
+    nbytes: int  # bytes per chunk
 
-def expected_channel_offset(subband: int) -> int:
-    """Where subband ``subband`` starts in the descending tile channel axis."""
-    return subband * constants.CHANNELS_PER_SUBBAND
+    @classmethod
+    def of(cls, dset: h5py.Dataset, dtype) -> ChunkIndex | None:
+        """The index, or None when the chunks' bytes are not the buffer's bytes
+        (filters, another type or byte order) or some chunk was never written."""
+        target = np.dtype(dtype)
+        plist = dset.id.get_create_plist()
+        if dset.chunks is None or plist.get_nfilters() or dset.dtype != target:
+            return None
+        if target.itemsize > 1 and dset.dtype.byteorder not in ("=", "<" if sys.byteorder == "little" else ">"):
+            return None
+        chunks = dset.chunks if dset.ndim == 3 else (dset.chunks[0],) + dset.chunks[2:]
+        shape = dset.shape if dset.ndim == 3 else (dset.shape[0],) + dset.shape[2:]
+        nbytes = int(np.prod(dset.chunks)) * target.itemsize
+        found = []
+        dset.id.chunk_iter(lambda info: found.append(info.chunk_offset + (info.byte_offset, info.size)))
+        expected = int(np.prod([-(-n // c) for n, c in zip(shape, chunks)]))
+        if len(found) != expected:  # unwritten chunks hold the fill value: let HDF5 supply it
+            return None
+        table = np.array(found, dtype=np.int64).reshape(-1, dset.ndim + 2)
+        if np.any(table[:, -1] != nbytes):
+            return None
+        if dset.ndim == 4:
+            table = np.delete(table, 1, axis=1)
+        table = table[np.argsort(table[:, 0], kind="stable")]
+        return cls(tuple(int(c) for c in chunks), table[:, 0].copy(), table[:, 1].copy(),
+                   table[:, 2].copy(), table[:, 3].copy(), nbytes)
+
+    def covering(self, start: int, stop: int) -> slice:
+        """The chunks holding rows ``start:stop``."""
+        lo = np.searchsorted(self.row0, start - self.shape[0], side="right")
+        hi = np.searchsorted(self.row0, stop, side="left")
+        return slice(int(lo), int(hi))
 
 
 class SubbandSlabReader:
-    """One file's data arrays, read by slabs of rows or whole (the file stays open).
+    """One file's data arrays, read by slabs of rows (the file stays open).
 
     ``read(start, stop, vis, flags, nsamples)`` fills the first
     ``stop - start`` rows of three contiguous (rows, Nfreqs, Npols) buffers
-    in file order. A dataset stored contiguously, uncompressed and already in
-    the buffer's type (what the correlator and the simulator write) is read
-    with ``os.preadv`` straight from its byte offset: no HDF5 layers, one copy
-    out of the page cache, and the GIL released, so reading overlaps the
-    converter's Python work. Anything else (chunked, compressed, complex128,
-    legacy compound (r, i) visibilities) goes through HDF5, which converts.
-    Problems raise InvalidSubbandFile.
+    in file order. Each dataset takes the fastest path its storage allows
+    (``paths`` names them, for benchmarks and logs):
+
+    * ``"contiguous"``: stored contiguously, uncompressed, in the buffer's
+      type (what pyuvdata writes): ``os.preadv`` straight from its offset.
+    * ``"chunks"``: chunked and uncompressed, every chunk written (what the
+      correlator writes): the block's chunks are read with a few
+      ``os.preadv`` calls (chunks adjacent in the file are read together)
+      and scattered into place by a numba kernel.
+    * ``"hdf5"``: anything else (compressed, complex128, legacy compound
+      (r, i) visibilities, partly written): HDF5 reads and converts.
+
+    The first two release the GIL throughout, so reading overlaps the
+    converter's kernels. Problems raise InvalidSubbandFile.
     """
 
     def __init__(self, header: SubbandHeader):
         self.header = header
         self._fd = -1
+        self._staging = np.empty(0, dtype=np.uint8)
         try:
             self._handle = h5py.File(header.path, "r")
             data = self._handle["Data"]
             self._datasets = [data[name] for name in REQUIRED_DATA]
-            self._raw = [self._raw_offset(d, t) for d, t in zip(
+            self._plans = [self._plan(d, t) for d, t in zip(
                 self._datasets, (np.complex64, np.bool_, np.float32))]
-            if any(offset is not None for offset in self._raw):
+            if any(kind != "hdf5" for kind, _ in self._plans):
                 self._fd = os.open(header.path, os.O_RDONLY)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InvalidSubbandFile(header.path, f"unreadable data ({type(exc).__name__}: {exc})") from exc
         self._legacy = len(header.data_shape) == 4
 
-    def _raw_offset(self, dset: h5py.Dataset, dtype) -> int | None:
-        """Byte offset of a dataset whose stored bytes are the buffer's bytes, else None."""
-        target = np.dtype(dtype)
-        if dset.chunks is not None or dset.compression is not None or dset.dtype != target:
-            return None
-        if target.itemsize > 1 and dset.dtype.byteorder not in ("=", "<" if sys.byteorder == "little" else ">"):
-            return None
+    @property
+    def paths(self) -> dict[str, str]:
+        return {name: kind for name, (kind, _) in zip(REQUIRED_DATA, self._plans)}
+
+    def _plan(self, dset: h5py.Dataset, dtype) -> tuple[str, object]:
         expected = self.header.n_blts * self.header.n_freqs * self.header.n_pols
         if int(np.prod(dset.shape)) != expected:
-            return None
+            return "hdf5", None
+        if dset.chunks is not None:
+            index = ChunkIndex.of(dset, dtype)
+            return ("chunks", index) if index is not None else ("hdf5", None)
+        target = np.dtype(dtype)
+        if dset.compression is not None or dset.dtype != target:
+            return "hdf5", None
+        if target.itemsize > 1 and dset.dtype.byteorder not in ("=", "<" if sys.byteorder == "little" else ">"):
+            return "hdf5", None
         offset = dset.id.get_offset()
-        return None if offset is None else int(offset)
+        return ("hdf5", None) if offset is None else ("contiguous", int(offset))
+
+    def _read_chunks(self, index: ChunkIndex, start: int, stop: int, target: np.ndarray, name: str) -> None:
+        picked = index.covering(start, stop)
+        offsets = index.offset[picked]
+        n = offsets.size
+        order = np.argsort(offsets, kind="stable")
+        offsets = offsets[order]
+        size = index.nbytes
+        if self._staging.size < n * size:
+            self._staging = np.empty(n * size, dtype=np.uint8)
+        staging = memoryview(self._staging)
+        # Runs of chunks adjacent in the file (the correlator appends them in
+        # row order, so a block's chunks are a few runs) are one read each.
+        breaks = np.flatnonzero(np.diff(offsets) != size) + 1
+        for a, b in zip(np.r_[0, breaks], np.r_[breaks, n]):
+            _pread_exact(self._fd, staging[a * size:b * size], int(offsets[a]), name)
+        position = np.empty(n, dtype=np.int64)
+        position[order] = np.arange(n, dtype=np.int64) * (size // target.itemsize)
+        out = target.view(np.uint8) if target.dtype == np.bool_ else target
+        kernels.scatter_chunks(self._staging[:n * size].view(out.dtype), position, index.row0[picked], index.chan0[picked],
+                               index.pol0[picked], *index.shape, start, out)
 
     def read(self, start: int, stop: int, vis: np.ndarray, flags: np.ndarray,
              nsamples: np.ndarray) -> None:
         rows = stop - start
-        source = np.s_[start:stop, 0] if self._legacy else np.s_[start:stop]
         try:
-            for dset, offset, out in zip(self._datasets, self._raw, (vis, flags, nsamples)):
+            for dset, (kind, where), out in zip(self._datasets, self._plans, (vis, flags, nsamples)):
                 target = out[:rows]
-                if offset is not None and target.flags.c_contiguous:
+                if kind == "contiguous" and target.flags.c_contiguous:
                     row_bytes = target[0].nbytes if rows else 0
-                    view = memoryview(target).cast("B")
-                    done = 0
-                    while done < len(view):
-                        n = os.preadv(self._fd, [view[done:]], offset + start * row_bytes + done)
-                        if n <= 0:
-                            raise OSError(f"{dset.name}: file ends inside the dataset")
-                        done += n
-                    if out.dtype == np.bool_ and np.any(target.view(np.uint8) > 1):
-                        target[...] = target.view(np.uint8) != 0  # stored values beyond 0/1
+                    _pread_exact(self._fd, memoryview(target).cast("B"), where + start * row_bytes, dset.name)
+                elif kind == "chunks" and target.flags.c_contiguous:
+                    self._read_chunks(where, start, stop, target, dset.name)
                 elif dset.dtype.names is not None:  # legacy compound (r, i) visibilities
-                    raw = dset[source]
+                    raw = dset[start:stop]
+                    raw = raw[:, 0] if self._legacy else raw
                     target[...] = raw[raw.dtype.names[0]] + 1j * raw[raw.dtype.names[1]]
                 else:
-                    dset.read_direct(target, source_sel=source)
+                    # A destination of the dataset's own rank: HDF5 reading a
+                    # 4-D selection into a 3-D buffer is ~10x slower.
+                    dest = target[:, None] if self._legacy else target
+                    dset.read_direct(dest, source_sel=np.s_[start:stop])
+                if out.dtype == np.bool_ and kind != "hdf5" and np.any(target.view(np.uint8) > 1):
+                    target[...] = target.view(np.uint8) != 0  # stored values beyond 0/1
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InvalidSubbandFile(self.header.path,
                                      f"unreadable data ({type(exc).__name__}: {exc})") from exc

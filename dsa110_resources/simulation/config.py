@@ -15,6 +15,7 @@ from pathlib import Path
 import astropy.units as u
 
 from dsa110_resources import constants as C
+from dsa110_resources.simulation.uvh5_writer import check_file_options
 
 __all__ = ["SimulationConfig"]
 
@@ -71,6 +72,11 @@ class SimulationConfig:
 
     # files
     timestamp_jitter: u.Quantity = 3.0 * u.s  # max per-file name jitter within a tile
+    #: "correlator" (real files: extendable, auto-chunked 4-D datasets appended
+    #: per integration) or "contiguous" (what pyuvdata writes); see uvh5_writer.
+    file_layout: str = "correlator"
+    #: Header variant seen in real files: "hadec", "extra-2000", "header-2000", "pyuvdata3".
+    header_style: str = "hadec"
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -88,6 +94,7 @@ class SimulationConfig:
             raise ValueError("n_dead_antennas must leave some live antennas")
         if self.missing_subband is not None and self.missing_subband not in self.subbands:
             raise ValueError(f"missing_subband {self.missing_subband} is not among subbands {self.subbands}")
+        check_file_options(self.file_layout, self.header_style)
         if self.station_file is not None:
             self.station_file = Path(self.station_file)
         if self.catalog_file is not None:

@@ -223,7 +223,8 @@ def write_tile(
         if zero.any():
             vis[:, :, zero, :] = 0
         path = out_dir / subband_filename(stamp, sb)
-        write_subband_file(path, header, freqs, -width, vis.reshape(n_t * n_bl, len(freqs), -1))
+        write_subband_file(path, header, freqs, -width, vis.reshape(n_t * n_bl, len(freqs), -1),
+                           layout=config.file_layout, header_style=config.header_style)
         del vis
         files[sb], stamps[sb] = str(path), path.name.split("_sb")[0]
 

@@ -31,6 +31,7 @@ from dsa110_resources.conversion import (
 from dsa110_resources.db import MeasurementSet, ProductsDB, SubbandFile, Tile
 from dsa110_resources.simulation import SimulationConfig, write_tile
 from dsa110_resources.stores import StorageTiers
+from uvh5_reference import pointing_dec_rad, read_with_pyuvdata
 
 START = Time("2025-10-13T13:25:00", scale="utc")
 SPEED_OF_LIGHT = 299792458.0
@@ -109,16 +110,11 @@ def test_ms_metadata(semi_ms):
 
 
 def _pyuvdata_reference(group, ra, dec, out: Path):
-    from pyuvdata import UVData
-
     parts = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for path in group.paths:
-            uv = UVData()
-            uv.read(path, file_type="uvh5", run_check=False)
-            uv.uvw_array = uv.uvw_array.astype(np.float64)
-            parts.append(uv)
+            parts.append(read_with_pyuvdata(path))
         uv = parts[0]
         if len(parts) > 1:
             uv.fast_concat(parts[1:], axis="freq", inplace=True, run_check=False)
@@ -173,8 +169,7 @@ def test_field_is_mid_time_meridian_by_casa_measures(semi_ms):
     with ct.table(str(result.ms_path), ack=False) as ms:
         times = np.unique(ms.getcol("TIME"))
     mid = 0.5 * (times[0] + times[-1])
-    with h5py.File(group.paths[0]) as h:
-        pointing = float(h["Header/extra_keywords/phase_center_dec"][()])
+    pointing = pointing_dec_rad(group.paths[0])
     me, qa = casatools.measures(), casatools.quanta()
     site = constants.site_location()
     me.doframe(me.epoch("UTC", qa.quantity(mid, "s")))

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from astropy.coordinates import AltAz, SkyCoord
 from astropy.time import Time
-from pyuvdata import UVData
 from scipy.special import j1
 
 from dsa110_resources import constants as C
@@ -23,14 +22,12 @@ from dsa110_resources.simulation import (
     write_tiles,
 )
 from dsa110_resources.simulation.feed import run_feed
+from uvh5_reference import read_with_pyuvdata
 
 START = Time("2025-10-13T13:25:00", scale="utc")
 
 
-def _read(path):
-    uv = UVData()
-    uv.read(str(path), file_type="uvh5", run_check=False)
-    return uv
+_read = read_with_pyuvdata
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +57,20 @@ def test_file_format(one_source_tile):
             assert h["uvw_array"].dtype == np.float32
             assert f["Data/visdata"].dtype == np.complex64
             assert f["Data/nsamples"].dtype == np.float32 and f["Data/flags"].dtype == bool
+            # The correlator's layout: extendable, auto-chunked, 4-D (legacy spw axis).
+            for name in ("visdata", "flags", "nsamples"):
+                dset = f["Data"][name]
+                assert dset.shape == (24 * 21, 1, 48, 2) and dset.maxshape == (None, 1, 48, 2)
+                assert dset.chunks is not None and dset.chunks[0] < dset.shape[0]
+            assert f["Data/visdata"].chunks == (128, 1, 12, 1)
+            for name in ("time_array", "uvw_array", "ant_1_array"):
+                assert h[name].maxshape[0] is None
+            assert h["phase_type"][()] == b"drift" and "phase_center_catalog" not in h
             ek = h["extra_keywords"]
             assert ek["phase_center_epoch"][()] == b"HADEC"
             assert ek["ha_phase_center"][()] == 0.0
             assert ek["phase_center_dec"][()] == pytest.approx(cfg.declination.to_value(u.rad))
+            assert "fs_table" in ek and "applied_delays_ns" in ek
         uv = _read(path)
         assert uv.Nants_telescope == 117 and uv.Nants_data == 6
         assert uv.Nbls == 21 and uv.Ntimes == 24 and uv.Nfreqs == 48
