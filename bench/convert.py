@@ -1,10 +1,15 @@
 """Benchmark: one full-size tile to a Measurement Set, against pyuvdata and the I/O floor.
 
-In one run, each in a fresh child process (so peak RSS is its own), with the
-input read into the page cache and the disk's writeback settled (``sync``)
-before each, untimed, after one untimed warm-up conversion (see
-``warm_caches``: the steady state of a pipeline that has converted a tile):
+The tile is measured in both file layouts: the correlator's (extendable,
+auto-chunked 4-D datasets appended per integration: what real files are)
+and contiguous 3-D datasets (what pyuvdata writes), the same bytes of data
+rewritten. In one run, each in a fresh child process (so peak RSS is its
+own), with the input read into the page cache and the disk's writeback
+settled (``sync``) before each, untimed, after one untimed warm-up conversion
+(see ``warm_caches``: the steady state of a pipeline that has converted a tile):
 
+* validation     ``validate_tile`` alone (every file's header read and
+                 checked: what the pipeline does before converting), per layout.
 * converter      ``convert_tile`` as the pipeline runs it (validate, stage,
                  direct MS write, atomic publish to the data root); default
                  durability "process" (rename atomicity; the kernel writes
@@ -21,8 +26,10 @@ before each, untimed, after one untimed warm-up conversion (see
 
     python bench/convert.py                 # simulate a full tile, run all
     python bench/convert.py --input DIR     # use an existing tile's files
-Targets (2 cores): converter <= 30 s wall, >= 4x faster than the baseline,
-peak RSS <= 6 GB.
+Targets (2 cores, full tile in the correlator layout): <= 3x the best I/O
+floor, <= 13 s (5x faster than the original pipeline's direct-subband writer,
+~65 s on this machine), >= 4x faster than the pyuvdata baseline, peak RSS
+<= 2 GB; the contiguous layout no slower than it was (~3.5 s).
 """
 
 from __future__ import annotations
@@ -37,6 +44,12 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+
+
+#: The original pipeline's direct-subband writer on a full correlator-layout
+#: tile, measured on this machine (issue 18: 64-73 s); its code is not ours
+#: to run here, so the figure is the reference for the 5x target.
+ORIGINAL_WRITER_S = 65.0
 
 
 def _peak_rss_gb() -> float:
@@ -72,6 +85,15 @@ def _run_floor(input_dir: str, out_dir: str, n_bytes: int, mode: str = "buffered
             "peak_rss_gb": _peak_rss_gb()}
 
 
+def _run_validation(input_dir: str) -> dict:
+    from dsa110_resources.conversion import find_tiles, validate_tile
+
+    t = time.perf_counter()
+    (group,) = find_tiles(Path(input_dir))
+    validate_tile(group.tile_id, list(group.files.values()))
+    return {"wall_s": time.perf_counter() - t}
+
+
 def _run_converter(input_dir: str, data_root: str, fast_root: str, model_data: str,
                    durability: str = "process", staging: str = "auto") -> dict:
     from dsa110_resources.conversion import ConversionOptions, convert_tile, find_tiles
@@ -88,7 +110,8 @@ def _run_converter(input_dir: str, data_root: str, fast_root: str, model_data: s
     return {"wall_s": wall, "on_disk_s": on_disk, "peak_rss_gb": _peak_rss_gb(),
             "ms_path": str(result.ms_path), "ms_bytes": result.size_bytes,
             "ms_disk_bytes": result.disk_bytes, "staged_in": str(result.staging_root),
-            "timings": result.timings, "ra_deg": result.phase_centre.ra.deg,
+            "timings": result.timings, "read_paths": result.read_paths,
+            "ra_deg": result.phase_centre.ra.deg,
             "dec_deg": result.phase_centre.dec.deg}
 
 
@@ -145,6 +168,22 @@ def in_child(func, *args) -> dict:
     return payload
 
 
+def rewrite_contiguous(source: Path, target: Path) -> Path:
+    """The same files with contiguous 3-D datasets (pyuvdata's layout): data
+    arrays read whole and written back without chunks or the spw axis."""
+    import h5py
+
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.hdf5")):
+        with h5py.File(path) as src, h5py.File(target / path.name, "w") as dst:
+            src.copy("Header", dst)
+            data = dst.create_group("Data")
+            for name in ("visdata", "flags", "nsamples"):
+                values = src["Data"][name][()]
+                data.create_dataset(name, data=values[:, 0] if values.ndim == 4 else values)
+    return target
+
+
 def warm_caches(input_dir: Path, data_root: Path, fast_root: str, model_data: str) -> None:
     """One untimed conversion first, so the timed ones are the pipeline's steady
     state from its second tile on: numba kernels compiled (numba's disk cache),
@@ -173,6 +212,7 @@ def main() -> None:
     parser.add_argument("--model-data", default="zero", choices=["zero", "absent"])
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-power", action="store_true", help="skip the durability='power' run")
+    parser.add_argument("--skip-contiguous", action="store_true", help="measure the correlator layout only")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
@@ -190,18 +230,25 @@ def main() -> None:
         write_tile(input_dir, Time("2025-10-13T13:25:00", scale="utc"), SimulationConfig.full())
         print(f"  {time.perf_counter() - t:.1f} s", flush=True)
     input_bytes = sum(p.stat().st_size for p in Path(input_dir).glob("*.hdf5"))
+    layouts = {"correlator": Path(input_dir)}
+    if not args.skip_contiguous:
+        layouts["contiguous"] = rewrite_contiguous(Path(input_dir), work / "contiguous")
     data_root = work / "data"
     shutil.rmtree(data_root, ignore_errors=True)
-    warm_caches(input_dir, data_root, args.fast_root, args.model_data)
-    load = {}
-    load["converter"] = settle(input_dir)
-    conv = in_child(_run_converter, str(input_dir), str(data_root), args.fast_root, args.model_data)
-    shutil.rmtree(data_root, ignore_errors=True)
-    results = {"input_bytes": input_bytes, "converter": conv, "load_1min": load}
+    load, results = {}, {"input_bytes": input_bytes}
+    for name, directory in layouts.items():
+        warm_caches(directory, data_root, args.fast_root, args.model_data)
+        load[f"validation_{name}"] = settle(directory)
+        results[f"validation_{name}"] = in_child(_run_validation, str(directory))
+        load[name] = settle(directory)
+        results[name] = in_child(_run_converter, str(directory), str(data_root), args.fast_root,
+                                 args.model_data)
+        shutil.rmtree(data_root, ignore_errors=True)
+    conv = results["correlator"]
     if not args.skip_power:
-        load["converter_power"] = settle(input_dir)
-        results["converter_power"] = in_child(_run_converter, str(input_dir), str(data_root),
-                                              args.fast_root, args.model_data, "power")
+        load["correlator_power"] = settle(input_dir)
+        results["correlator_power"] = in_child(_run_converter, str(input_dir), str(data_root),
+                                               args.fast_root, args.model_data, "power")
         shutil.rmtree(data_root, ignore_errors=True)
     for mode in ("buffered", "fsync", "direct"):
         load[f"floor_{mode}"] = settle(input_dir)
@@ -219,32 +266,37 @@ def main() -> None:
     gb = 1e9
     print(f"input: {input_bytes / gb:.2f} GB in {len(list(Path(input_dir).glob('*.hdf5')))} files; "
           f"1-min load before each run: " + ", ".join(f"{k} {v}" for k, v in load.items()))
-    print(f"converter: {conv['wall_s']:6.1f} s wall (bytes on disk after {conv['on_disk_s']:.1f} s), "
-          f"peak RSS {conv['peak_rss_gb']:.2f} GB, MS {conv['ms_bytes'] / gb:.2f} GB apparent / "
-          f"{conv['ms_disk_bytes'] / gb:.2f} GB on disk (model_data={args.model_data}, staged in "
-          f"{conv['staged_in']})")
-    print("           " + ", ".join(f"{k} {v:.2f} s" for k, v in conv["timings"].items()))
-    if "converter_power" in results:
-        pw = results["converter_power"]
-        print(f"converter (durability=power): {pw['wall_s']:6.1f} s wall, peak RSS {pw['peak_rss_gb']:.2f} GB")
-        print("           " + ", ".join(f"{k} {v:.2f} s" for k, v in pw["timings"].items()))
     floors = {mode: results[f"floor_{mode}"]["wall_s"] for mode in ("buffered", "fsync", "direct")}
     best = min(floors.values())
     print(f"floor (read {input_bytes / gb:.2f} GB, write {conv['ms_disk_bytes'] / gb:.2f} GB): "
-          + ", ".join(f"{mode} {v:.1f} s" for mode, v in floors.items())
-          + f"; converter / best floor = {conv['wall_s'] / best:.2f}")
-    ok = conv["wall_s"] <= 30 and conv["peak_rss_gb"] <= 6
+          + ", ".join(f"{mode} {v:.1f} s" for mode, v in floors.items()))
+    for name in layouts:
+        run = results[name]
+        print(f"{name:11s} validation {results[f'validation_{name}']['wall_s']:.2f} s; converter "
+              f"{run['wall_s']:6.1f} s wall (bytes on disk after {run['on_disk_s']:.1f} s), peak RSS "
+              f"{run['peak_rss_gb']:.2f} GB, read paths {run['read_paths']}, converter / best floor = "
+              f"{run['wall_s'] / best:.2f}")
+        print("            " + ", ".join(f"{k} {v:.2f} s" for k, v in run["timings"].items()))
+    print(f"MS {conv['ms_bytes'] / gb:.2f} GB apparent / {conv['ms_disk_bytes'] / gb:.2f} GB on disk "
+          f"(model_data={args.model_data}, staged in {conv['staged_in']})")
+    if "contiguous" in results:
+        print(f"correlator / contiguous layout = {conv['wall_s'] / results['contiguous']['wall_s']:.2f}")
+    if "correlator_power" in results:
+        pw = results["correlator_power"]
+        print(f"correlator (durability=power): {pw['wall_s']:6.1f} s wall, peak RSS {pw['peak_rss_gb']:.2f} GB")
+    print(f"original direct-subband writer, measured on this machine on the same layout (issue 18): "
+          f"~{ORIGINAL_WRITER_S:.0f} s; speed-up {ORIGINAL_WRITER_S / conv['wall_s']:.1f}x")
+    ok = (conv["wall_s"] <= 3 * best and conv["wall_s"] <= ORIGINAL_WRITER_S / 5
+          and conv["peak_rss_gb"] <= 2)
     for key, label in (("baseline", "pyuvdata read + phase + write_ms, DATA only"),
                        ("baseline_cols", "same + MODEL_DATA=0, CORRECTED_DATA=DATA")):
         if key in results:
             base = results[key]
             print(f"{key + ':':14s} {base['wall_s']:6.1f} s wall, peak RSS {base['peak_rss_gb']:.2f} GB, "
                   f"MS {base['ms_bytes'] / gb:.2f} GB ({label}); speed-up "
-                  f"{base['wall_s'] / conv['wall_s']:.1f}x"
-                  + (f", power-durable {base['wall_s'] / results['converter_power']['wall_s']:.1f}x"
-                     if "converter_power" in results else ""))
+                  f"{base['wall_s'] / conv['wall_s']:.1f}x")
             ok = ok and base["wall_s"] >= 4 * conv["wall_s"]
-    print("targets (<=30 s, >=4x vs each baseline, <=6 GB):", "met" if ok else "NOT met")
+    print("targets (<=3x floor, <=13 s, >=4x vs each baseline, <=2 GB):", "met" if ok else "NOT met")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
 

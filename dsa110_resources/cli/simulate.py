@@ -35,6 +35,8 @@ command_help = "Write synthetic DSA-110 tiles (real-format UVH5 + truth), or fee
 @click.option("--zeroed-channels", type=int, default=0, show_default=True, help="Number of channels zeroed by the correlator.")
 @click.option("--missing-subband", type=int, default=None, help="Subband index whose file is not written.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (sky, corruptions, noise).")
+@click.option("--layout", "file_layout", type=click.Choice(["correlator", "contiguous"]), default="correlator", show_default=True, help="correlator: extendable, auto-chunked 4-D datasets appended per integration (real files); contiguous: what pyuvdata writes.")
+@click.option("--header-style", type=click.Choice(["hadec", "extra-2000", "header-2000", "pyuvdata3"]), default="hadec", show_default=True, help="Header variant seen in real files (see simulation.uvh5_writer).")
 @click.option("--station-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Real station CSV; default is the nominal layout.")
 @click.option("--feed", is_flag=True, help="Live feed: deliver files into --incoming at the (sped-up) telescope cadence.")
 @click.option("--incoming", type=click.Path(file_okay=False, path_type=Path), default=None, help="Incoming directory for --feed.")
@@ -44,7 +46,7 @@ command_help = "Write synthetic DSA-110 tiles (real-format UVH5 + truth), or fee
 @click.option("--duplicate-prob", type=float, default=0.0, show_default=True, help="Feed: probability a file is delivered twice.")
 def command(out_dir, start, ntiles, days, preset, n_antennas, subbands, dec_deg, sources, catalog, flux_cut,
             calibrator, variable_sources, noise, beam, gains, delays, bandpass, dead_antennas, rfi,
-            zeroed_channels, missing_subband, seed, station_file, feed, incoming, speedup, flat,
+            zeroed_channels, missing_subband, seed, file_layout, header_style, station_file, feed, incoming, speedup, flat,
             late_prob, duplicate_prob):
     from dsa110_resources.simulation import SimulationConfig, calibrator_transit_start, write_tiles
 
@@ -53,7 +55,7 @@ def command(out_dir, start, ntiles, days, preset, n_antennas, subbands, dec_deg,
         seed=seed, noise=noise, primary_beam=beam, gains=gains, delays=delays, bandpass=bandpass,
         n_dead_antennas=dead_antennas, rfi=rfi, n_zeroed_channels=zeroed_channels,
         missing_subband=missing_subband, station_file=station_file, catalog_file=catalog,
-        n_variable_sources=variable_sources,
+        n_variable_sources=variable_sources, file_layout=file_layout, header_style=header_style,
     )
     if n_antennas is not None:
         overrides["n_active_antennas"] = n_antennas

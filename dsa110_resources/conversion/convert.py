@@ -89,6 +89,9 @@ class ConversionResult:
     input_bytes: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     staging_root: Path | None = None
+    #: How the files' data arrays were read: path -> datasets read that way
+    #: ("chunks", "contiguous", "hdf5"; see SubbandSlabReader).
+    read_paths: dict[str, int] = field(default_factory=dict)
 
 
 def estimate_ms_bytes(n_rows: int, options: ConversionOptions = ConversionOptions()) -> int:
@@ -143,8 +146,8 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
     """Write the MS of a validated tile at ``ms_path`` (which must not exist).
 
     Streams the tile in blocks of rows: the 16 files' slabs are read
-    (main thread; ``os.preadv`` straight out of the page cache where the
-    layout allows, GIL released), rotated/conjugated/reversed by the numba
+    (main thread; ``os.preadv`` straight out of the page cache, of whole
+    chunks in the correlator's layout, GIL released; see SubbandSlabReader), rotated/conjugated/reversed by the numba
     kernel into an MS row block (two worker threads, GIL released) and written as
     raw bytes to the MS's data files (writer thread, O_DIRECT where possible,
     GIL released), a few blocks in flight. Buffers are reused from block to
@@ -199,6 +202,10 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
     ins = [[(np.empty((block, per_sb, n_pol), np.complex64), np.empty((block, per_sb, n_pol), np.bool_),
              np.empty((block, per_sb, n_pol), np.float32)) for _ in tile.headers] for _ in range(n_in)]
     readers = [SubbandSlabReader(h) for h in tile.headers]
+    read_paths: dict[str, int] = {}
+    for reader in readers:
+        for kind in reader.paths.values():
+            read_paths[kind] = read_paths.get(kind, 0) + 1
     stage = {"read": 0.0, "kernel": 0.0, "write": 0.0}
     starts = list(range(0, n_rows, block))
     written = [Future() for _ in starts]
@@ -314,6 +321,7 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
         mid_time=mid_time, phase_centre=centre, declination=declination,
         flagged_fraction=sum(flagged) / (n_rows * n_chan * n_pol),
         input_bytes=sum(h.path.stat().st_size for h in tile.headers), timings=timings,
+        read_paths=read_paths,
     )
 
 

@@ -18,10 +18,12 @@ Header styles (``HEADER_STYLES``), all seen in real files:
 * ``"hadec"``: legacy ``phase_type="drift"``; ``extra_keywords`` carries
   ``phase_center_dec``, ``ha_phase_center`` and ``phase_center_epoch="HADEC"``
   plus the writer's ``fs_table`` and ``applied_delays_ns``.
-* ``"extra-2000"``: the same with ``phase_center_epoch`` the integer 2000.
+* ``"extra-2000"``: the same with ``phase_center_epoch`` the integer 2000,
+  ``freq_array`` 2-D ``(1, Nfreqs)`` and ``channel_width`` a POSITIVE scalar
+  (that writer stored ``abs(width)`` beside descending frequencies).
 * ``"header-2000"``: the oldest writer: ``phase_center_dec`` and
-  ``phase_center_epoch=2000`` in ``Header`` itself, ``freq_array`` 2-D
-  ``(1, Nfreqs)``, ``channel_width`` a scalar.
+  ``phase_center_epoch=2000`` in ``Header`` itself, ``freq_array`` 2-D,
+  ``channel_width`` a negative scalar.
 * ``"pyuvdata3"``: no legacy keys; the phase centre a pyuvdata ``driftscan``
   catalog entry fixed in alt-az on the meridian (plus the ``extra_keywords``).
 
@@ -118,9 +120,9 @@ def _write_header(h: h5py.Group, header: TileHeader, freq_array: np.ndarray, cha
     h["polarization_array"] = np.asarray(header.polarization_array, dtype=np.int64)
     h["history"] = _bytes(header.history)
     extra = dict(header.extra_keywords)
-    if style == "header-2000":  # the oldest writer: 2-D freq_array, scalar width
+    if style in ("header-2000", "extra-2000"):  # older writers: 2-D freq_array, scalar width
         h["freq_array"] = np.asarray(freq_array, dtype=np.float64)[None, :]
-        h["channel_width"] = float(channel_width)
+        h["channel_width"] = abs(channel_width) if style == "extra-2000" else float(channel_width)
         h["spw_array"] = np.ones(1, dtype=np.int64)
     else:
         h["freq_array"] = np.asarray(freq_array, dtype=np.float64)
