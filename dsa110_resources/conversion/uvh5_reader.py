@@ -121,16 +121,19 @@ def _declination(header: h5py.Group, lat_deg: float) -> float:
     raise KeyError("no pointing declination (extra_keywords/phase_center_dec or Header/phase_center_dec)")
 
 
-def _refuse_foreign_storage(handle: h5py.File, path: Path) -> None:
-    """Raise if any dataset's bytes live outside this file (external or virtual)."""
-    def visit(name: str, obj) -> None:
-        if isinstance(obj, h5py.Dataset):
-            plist = obj.id.get_create_plist()
+def _refuse_foreign_storage(groups: dict[str, h5py.Group], names: dict[str, tuple[str, ...]],
+                            path: Path) -> None:
+    """Raise if a dataset the reader uses has its bytes outside this file
+    (external storage or a virtual dataset)."""
+    for group_name, group in groups.items():
+        for name in names[group_name]:
+            if name not in group or not isinstance(group[name], h5py.Dataset):
+                continue
+            plist = group[name].id.get_create_plist()
             if plist.get_layout() == h5py.h5d.VIRTUAL:
-                raise InvalidSubbandFile(path, f"{name} is a virtual dataset (data from other files)")
+                raise InvalidSubbandFile(path, f"{group_name}/{name} is a virtual dataset (data from other files)")
             if plist.get_external_count():
-                raise InvalidSubbandFile(path, f"{name} is stored in external files")
-    handle.visititems(visit)
+                raise InvalidSubbandFile(path, f"{group_name}/{name} is stored in external files")
 
 
 def read_header(ref: SubbandPath | Path) -> SubbandHeader:
@@ -149,7 +152,10 @@ def read_header(ref: SubbandPath | Path) -> SubbandHeader:
             header, data = handle["Header"], handle["Data"]
         except KeyError as exc:
             raise InvalidSubbandFile(path, "missing the Header or Data group") from exc
-        _refuse_foreign_storage(handle, path)
+        _refuse_foreign_storage({"Header": header, "Data": data,
+                                 "Header/extra_keywords": header.get("extra_keywords", {})}, {
+            "Header": REQUIRED_HEADER + ("channel_width", "telescope_name", "phase_center_dec"),
+            "Data": REQUIRED_DATA, "Header/extra_keywords": ("phase_center_dec",)}, path)
         missing = [n for n in REQUIRED_HEADER if n not in header]
         missing += [f"Data/{n}" for n in REQUIRED_DATA if n not in data]
         if missing:
