@@ -14,18 +14,31 @@ averaged over the tile's hour-angle range and over the band:
     B(ra, dec) = < A(theta(ra, dec; t), nu) >_{t, nu}.
 
 Dividing the tile image by B restores intrinsic flux densities.
+
+The dish response A is pluggable (``BeamModel``): ``AiryBeam`` (the default)
+or ``MeasuredBeam``, the Stokes-I power pattern of a measured E-field cube
+(the DSA-110 beam file, ``DSA110_beam_1.h5``; layout in
+``MeasuredBeam.from_hdf5``). ``beam_model()`` returns the configured one
+(``DSA110_PRIMARY_BEAM``: ``airy`` or the path of such a file), and every
+beam in the pipeline (image correction, sky models, mosaics of tiles, the
+simulator) goes through it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.time import Time
 from astropy.wcs import WCS
-from scipy.interpolate import RectBivariateSpline
+from scipy.interpolate import RectBivariateSpline, RegularGridInterpolator
 from scipy.special import j1
 
 from dsa110_resources import constants as C
@@ -55,6 +68,117 @@ def airy_beam(theta: u.Quantity, freq: u.Quantity, diameter: u.Quantity = C.DISH
     )
 
 
+class BeamModel(Protocol):
+    """A dish's power response against off-axis angle and frequency."""
+
+    name: str
+
+    def power(self, sin_theta: np.ndarray, freq_hz: np.ndarray) -> np.ndarray:
+        """Power response (1 on axis) at ``sin(theta)``, broadcast against ``freq_hz``."""
+
+
+@dataclass(frozen=True)
+class AiryBeam:
+    """The Airy pattern of a uniformly illuminated dish of ``diameter_m``."""
+
+    diameter_m: float = C.DISH_DIAMETER.to_value(u.m)
+
+    @property
+    def name(self) -> str:
+        return f"airy (D = {self.diameter_m:g} m)"
+
+    def power(self, sin_theta: np.ndarray, freq_hz: np.ndarray) -> np.ndarray:
+        return airy_power(sin_theta, freq_hz, self.diameter_m)
+
+
+@dataclass(frozen=True, eq=False)
+class MeasuredBeam:
+    """A measured beam, azimuthally averaged: power against (frequency, theta).
+
+    Interpolated linearly in frequency (clamped to the measured range) and
+    in theta; beyond the largest measured angle the response is 0.
+    """
+
+    source: str
+    sha256: str
+    freq_hz: np.ndarray  # (n_freq,) ascending
+    theta_rad: np.ndarray  # (n_theta,) ascending from 0
+    profile: np.ndarray  # (n_freq, n_theta), 1 on axis
+    _interp: RegularGridInterpolator = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_interp", RegularGridInterpolator(
+            (self.freq_hz, self.theta_rad), self.profile, bounds_error=False, fill_value=0.0))
+
+    @property
+    def name(self) -> str:
+        return f"measured ({Path(self.source).name}, sha256 {self.sha256[:12]})"
+
+    @classmethod
+    def from_hdf5(cls, path: str | Path) -> MeasuredBeam:
+        """Read an E-field beam file in the DSA-110 layout:
+
+        ``freq_Hz`` (n_freq,), ``theta_pts`` (n_theta,, degrees off axis,
+        from 0), ``phi_pts`` (n_phi,, degrees), and complex far-field
+        E-fields ``X_pol_Efields/{etheta,ephi}`` and ``Y-pol_Efields/{etheta,ephi}``
+        (a ``Y_pol_Efields`` group is accepted too), each (n_freq, n_theta, n_phi).
+        Stokes-I power is ``(|X_etheta|^2 + |X_ephi|^2 + |Y_etheta|^2 + |Y_ephi|^2) / 2``,
+        averaged over phi and normalised to 1 on axis at each frequency. The
+        real file labels MHz values ``freq_Hz``: values below 1e5 are read as MHz.
+        """
+        import h5py
+
+        path = Path(path)
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+        try:
+            with h5py.File(path, "r") as f:
+                freq = np.asarray(f["freq_Hz"][()], dtype=np.float64).reshape(-1)
+                theta = np.deg2rad(np.asarray(f["theta_pts"][()], dtype=np.float64).reshape(-1))
+                groups = [f["X_pol_Efields"], f["Y-pol_Efields"] if "Y-pol_Efields" in f else f["Y_pol_Efields"]]
+                power = np.zeros((freq.size, theta.size))
+                for k in range(freq.size):  # a frequency at a time: the real cube is ~350 MB
+                    total = sum(np.abs(g[name][k]) ** 2 for g in groups for name in ("etheta", "ephi"))
+                    power[k] = 0.5 * np.asarray(total).mean(axis=-1)
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: not a beam file in the DSA-110 E-field layout ({exc})") from exc
+        if freq.max() < 1e5:
+            freq = freq * 1e6
+        order = np.argsort(freq)
+        if theta[0] != 0 or np.any(np.diff(theta) <= 0):
+            raise ValueError(f"{path}: theta_pts must ascend from 0 deg")
+        on_axis = power[:, :1]
+        if np.any(on_axis <= 0):
+            raise ValueError(f"{path}: zero on-axis response")
+        return cls(str(path), digest.hexdigest(), freq[order], theta, (power / on_axis)[order])
+
+    def power(self, sin_theta: np.ndarray, freq_hz: np.ndarray) -> np.ndarray:
+        theta, freq = np.broadcast_arrays(np.arcsin(np.clip(np.asarray(sin_theta, dtype=float), -1, 1)),
+                                          np.asarray(freq_hz, dtype=float))
+        freq = np.clip(freq, self.freq_hz[0], self.freq_hz[-1])
+        points = np.stack([freq.reshape(-1), np.abs(theta).reshape(-1)], axis=-1)
+        return self._interp(points).reshape(theta.shape)
+
+
+#: ``DSA110_PRIMARY_BEAM``: "airy" (the default) or the path of a beam file.
+BEAM_ENV = "DSA110_PRIMARY_BEAM"
+
+
+@functools.lru_cache(maxsize=4)
+def _load_beam(spec: str) -> BeamModel:
+    if spec.strip().lower() in ("", "airy"):
+        return AiryBeam()
+    return MeasuredBeam.from_hdf5(spec)
+
+
+def beam_model(spec: str | os.PathLike | None = None) -> BeamModel:
+    """The beam model ``spec`` names ("airy" or a beam file), by default the
+    configured one (``DSA110_PRIMARY_BEAM``). Files are read once per process."""
+    return _load_beam(str(spec if spec is not None else os.environ.get(BEAM_ENV, "airy")))
+
+
 def _sin_separation(ra1, dec1, ra2, dec2) -> np.ndarray:
     """sin of the angular separation (radians in), by the haversine formula."""
     hav = np.sin((dec2 - dec1) / 2) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2
@@ -82,7 +206,7 @@ class DriftScanBeam:
     frequencies: u.Quantity  # channel centres carrying data
     time_samples: int = 9
     freq_samples: int = 5
-    diameter: u.Quantity = C.DISH_DIAMETER
+    model: BeamModel | None = None  # None: the configured beam_model()
 
     def sample_offsets(self) -> u.Quantity:
         """Times sampled across the tile, relative to mid-time."""
@@ -116,7 +240,7 @@ class DriftScanBeam:
         dec = np.asarray(coords.icrs.dec.to_value(u.rad))[..., None]
         sin_theta = _sin_separation(ra, dec, track.ra.to_value(u.rad), track.dec.to_value(u.rad))
         freqs = self.sample_frequencies().to_value(u.Hz)
-        power = airy_power(sin_theta[..., None], freqs, self.diameter.to_value(u.m))
+        power = (self.model or beam_model()).power(sin_theta[..., None], freqs)
         return power.mean(axis=(-2, -1))
 
     def on_grid(self, wcs: WCS, shape: tuple[int, int]) -> np.ndarray:

@@ -55,6 +55,10 @@ class SimulationConfig:
 
     # instrument
     primary_beam: bool = True
+    #: The dish response: "airy" or the path of a measured E-field beam file
+    #: (imaging.primary_beam.MeasuredBeam). The pipeline uses its own
+    #: configured model, so a test can give the two different beams.
+    beam: str = "airy"
     noise: bool = True
     sefd: u.Quantity = C.SEFD
     gains: bool = False

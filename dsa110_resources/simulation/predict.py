@@ -38,10 +38,10 @@ from astropy.coordinates import AltAz, HADec, SkyCoord
 from astropy.time import Time
 from scipy.linalg import blas
 
-from dsa110_resources.imaging.primary_beam import airy_power as airy_power_sin
+from dsa110_resources.imaging.primary_beam import BeamModel
 
 __all__ = [
-    "airy_power",
+    "beam_power",
     "enu_unit_vectors",
     "meridian_altaz",
     "predict_subband",
@@ -113,15 +113,15 @@ def source_directions(coords: SkyCoord, times: Time, location) -> np.ndarray:
     return enu_unit_vectors(altaz.az.to_value(u.rad), altaz.alt.to_value(u.rad))
 
 
-def airy_power(cos_theta: np.ndarray, freq_hz: np.ndarray, diameter_m: float) -> np.ndarray:
-    """The pipeline's Airy power pattern (imaging.primary_beam) against cos(theta).
+def beam_power(cos_theta: np.ndarray, freq_hz: np.ndarray, model: BeamModel) -> np.ndarray:
+    """The dish's power pattern (``model``, see imaging.primary_beam) against cos(theta).
 
     ``cos_theta`` (...) against ``freq_hz`` (n_chan) -> (..., n_chan). Sources
     behind the dish (cos_theta <= 0) get zero.
     """
     cos_theta = np.asarray(cos_theta)
     sin_t = np.sqrt(np.clip(1.0 - cos_theta**2, 0.0, None))
-    power = airy_power_sin(sin_t[..., None], np.asarray(freq_hz), diameter_m)
+    power = model.power(sin_t[..., None], np.asarray(freq_hz))
     return np.where(cos_theta[..., None] > 0, power, 0.0)
 
 

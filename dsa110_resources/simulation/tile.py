@@ -16,13 +16,14 @@ from dsa110_resources.catalogs import DEFAULT_CALIBRATORS, SkyCatalog
 from dsa110_resources.simulation.config import SimulationConfig
 from dsa110_resources.simulation.instrument import make_instrument
 from dsa110_resources.simulation.predict import (
-    airy_power,
+    beam_power,
     enu_unit_vectors,
     meridian_altaz,
     predict_subband,
     source_directions,
 )
 from dsa110_resources.conversion.phasing import meridian_centre
+from dsa110_resources.imaging.primary_beam import beam_model
 from dsa110_resources.simulation.sky import SkyModel, build_sky
 from dsa110_resources.simulation.truth import TileTruth
 from dsa110_resources.simulation.uvh5_writer import TileHeader, write_subband_file
@@ -157,8 +158,8 @@ def write_tile(
     dirs = source_directions(cat.coords[in_field], times, location) if len(in_field) else np.zeros((n_t, 0, 3))
     cos_theta = dirs @ s0  # (n_t, n_src): beam pointed at the phase centre
     f_mid = _BAND_CENTRE.to_value(u.Hz)
-    diameter = C.DISH_DIAMETER.to_value(u.m)
-    beam_mid = airy_power(cos_theta[n_t // 2], np.array([f_mid]), diameter)[:, 0] if config.primary_beam else np.ones(len(in_field))
+    dish = beam_model(config.beam)
+    beam_mid = beam_power(cos_theta[n_t // 2], np.array([f_mid]), dish)[:, 0] if config.primary_beam else np.ones(len(in_field))
     flux_mid = cat.flux_at(_BAND_CENTRE).to_value(u.Jy)[in_field] * scale[in_field]
     is_cal = np.isin(cat.name[in_field].astype(str), list(DEFAULT_CALIBRATORS))  # always predicted
     include = (flux_mid * beam_mid >= config.prediction_flux_cut.to_value(u.Jy)) | is_cal
@@ -189,7 +190,7 @@ def write_tile(
         band_index = C.N_CHANNELS - 1 - (sb * C.CHANNELS_PER_SUBBAND + np.arange(C.CHANNELS_PER_SUBBAND))
         spec = cat.flux_at(freqs * u.Hz).to_value(u.Jy)[use] * scale[use][:, None]  # (n_src, n_chan)
         if config.primary_beam:
-            beam = airy_power(cos_use, freqs, diameter)  # (n_t, n_src, n_chan)
+            beam = beam_power(cos_use, freqs, dish)  # (n_t, n_src, n_chan)
         else:
             beam = np.ones(cos_use.shape + (len(freqs),))
         apparent = np.transpose(beam * spec[None], (0, 2, 1))  # (n_t, n_chan, n_src)
@@ -271,6 +272,7 @@ def write_tile(
                         "dead_antennas": config.n_dead_antennas, "rfi": config.rfi,
                         "zeroed_channels": config.n_zeroed_channels, "missing_subband": config.missing_subband,
                         "primary_beam": config.primary_beam, "noise": config.noise},
+        "beam_model": dish.name if config.primary_beam else "none",
         "config": config.to_dict(),
     }
     arrays = {

@@ -26,12 +26,11 @@ from casacore import tables as ct
 
 from dsa110_resources import constants
 from dsa110_resources.conversion import convert_to_path, find_tiles
+from vis_fit import fit_fluxes, read_stokes_i, source_fringes
 
 SAMPLE = Path(os.environ.get(
     "DSA110_SAMPLE_TILE",
     Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sample-tile-correlator-layout"))
-C = 299792458.0
-
 pytestmark = pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"no sample tile at {SAMPLE} (DSA110_SAMPLE_TILE)")
 
 
@@ -63,44 +62,15 @@ def test_sample_tile_phase_centre_is_the_mid_time_meridian(sample):
     assert SkyCoord(ra * u.rad, dec * u.rad).separation(expected) < 1 * u.arcsec
 
 
-def _source_fringes(result, sources, uvw, freqs):
-    """(n_src, n_row, n_chan) unit-flux Stokes I visibilities, MS convention."""
-    with ct.table(f"{result.ms_path}/FIELD", ack=False) as field:
-        ra0, dec0 = field.getcell("PHASE_DIR", 0)[0]
-    fringes = []
-    for s in sources:
-        ra, dec = np.deg2rad(s["ra_deg"]), np.deg2rad(s["dec_deg"])
-        l = np.cos(dec) * np.sin(ra - ra0)
-        m = np.sin(dec) * np.cos(dec0) - np.cos(dec) * np.sin(dec0) * np.cos(ra - ra0)
-        n = np.sqrt(1 - l * l - m * m)
-        path = uvw[:, 0] * l + uvw[:, 1] * m + uvw[:, 2] * (n - 1)
-        fringes.append(np.exp(2j * np.pi * path[:, None] * freqs[None] / C))
-    return np.array(fringes)
-
-
-def _fit(data, fringes):
-    """Real fluxes minimising |data - sum_s S_s fringe_s|^2 (normal equations)."""
-    a = fringes.reshape(len(fringes), -1)
-    gram = np.real(a.conj() @ a.T)
-    rhs = np.real(a.conj() @ data.reshape(-1))
-    return np.linalg.solve(gram, rhs)
-
-
 def test_sample_tile_fluxes_come_back_from_the_visibilities(sample):
     truth, _, result = sample
-    with ct.table(str(result.ms_path), ack=False) as ms:
-        cross = ms.query("ANTENNA1 != ANTENNA2")
-        data, flags, uvw = cross.getcol("DATA"), cross.getcol("FLAG"), cross.getcol("UVW")
-        cross.close()
-    with ct.table(f"{result.ms_path}/SPECTRAL_WINDOW", ack=False) as spw:
-        freqs = spw.getcell("CHAN_FREQ", 0)
+    stokes_i, flags, uvw, freqs = read_stokes_i(result.ms_path)  # the truth's convention: XX = YY = I
     assert not flags.any()
-    stokes_i = data.mean(axis=2)  # (XX + YY) / 2; the truth's convention is XX = YY = I
     sources = truth["sources"]
-    fringes = _source_fringes(result, sources, uvw, freqs)
+    fringes = source_fringes(result.ms_path, [(s["ra_deg"], s["dec_deg"]) for s in sources], uvw, freqs)
     sigma = truth["noise"]["sigma_per_component_jy"] / np.sqrt(2)  # per Stokes I component
 
-    whole = _fit(stokes_i, fringes)
+    whole = fit_fluxes(stokes_i, fringes)
     n_vis = stokes_i.size
     for s, got in zip(sources, whole):
         want = s["expected_stokes_I_image_flux_jy"]
@@ -112,7 +82,7 @@ def test_sample_tile_fluxes_come_back_from_the_visibilities(sample):
     per_sb = constants.CHANNELS_PER_SUBBAND
     for sb in range(constants.N_SUBBANDS):
         cols = slice(constants.N_CHANNELS - (sb + 1) * per_sb, constants.N_CHANNELS - sb * per_sb)
-        got = _fit(stokes_i[:, cols], fringes[:, :, cols])
+        got = fit_fluxes(stokes_i[:, cols], fringes[:, :, cols])
         noise = 5 * sigma / np.sqrt(stokes_i[:, cols].size)
         for s, value in zip(sources, got):
             want = s["mean_apparent_flux_per_subband_jy"][f"sb{sb:02d}"]

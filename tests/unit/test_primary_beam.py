@@ -103,3 +103,53 @@ def test_correct_divides_and_blanks_below_the_limit():
     assert np.isnan(out[2])
     with pytest.raises(ValueError):
         correct(image, beam, 0.0)
+
+
+# --- the pluggable beam model -------------------------------------------------
+
+from dsa110_resources.imaging.primary_beam import AiryBeam, MeasuredBeam, beam_model  # noqa: E402
+from dsa110_resources.simulation.beam_file import expected_power, write_synthetic_beam_file  # noqa: E402
+
+
+def test_measured_beam_reads_the_dsa110_layout(tmp_path):
+    path = write_synthetic_beam_file(tmp_path / "beam.h5", diameter_x_m=3.6, diameter_y_m=4.2)
+    beam = MeasuredBeam.from_hdf5(path)
+    assert beam.freq_hz[0] == pytest.approx(1.2e9) and beam.freq_hz[-1] == pytest.approx(1.6e9)  # MHz label
+    rng = np.random.default_rng(0)
+    sin_theta = np.sin(np.deg2rad(rng.uniform(0, 6, 500)))
+    freqs = rng.uniform(1.31e9, 1.5e9, 500)
+    got = beam.power(sin_theta, freqs)
+    want = expected_power(sin_theta, freqs, 3.6, 4.2)
+    # linear interpolation on a 0.1 deg x 50 MHz grid of a smooth pattern
+    assert np.abs(got - want).max() < 5e-3
+    assert beam.power(np.array([0.0]), np.array([1.4e9]))[0] == pytest.approx(1.0)
+    assert beam.power(np.sin(np.deg2rad([25.0])), np.array([1.4e9]))[0] == 0.0  # beyond the file
+    # wider than the Airy default: half power further out
+    assert beam.power(np.sin(np.deg2rad(1.5)), 1.4e9) > AiryBeam().power(np.sin(np.deg2rad(1.5)), 1.4e9) + 0.1
+
+
+def test_configured_beam_reaches_the_tile_beam(tmp_path, monkeypatch):
+    path = write_synthetic_beam_file(tmp_path / "beam.h5")
+    assert isinstance(beam_model("airy"), AiryBeam)
+    monkeypatch.setenv("DSA110_PRIMARY_BEAM", str(path))
+    assert isinstance(beam_model(), MeasuredBeam) and beam_model() is beam_model(str(path))
+    pointing = SkyCoord(120 * u.deg, 54.5 * u.deg)
+    t = Time("2025-10-13T13:30:00")
+    at_mid = dict(time_samples=1)  # the beam at mid-time: one off-axis angle to compare
+    tile = DriftScanBeam(pointing, t, t - 150 * u.s, t + 150 * u.s, [1.4e9] * u.Hz, **at_mid)
+    off = SkyCoord(120 * u.deg, 56.0 * u.deg)
+    measured = tile.response(off)
+    airy = DriftScanBeam(pointing, t, t - 150 * u.s, t + 150 * u.s, [1.4e9] * u.Hz, model=AiryBeam(),
+                         **at_mid).response(off)
+    assert measured == pytest.approx(expected_power(np.sin(np.deg2rad(1.5)), 1.4e9, 3.6, 4.2), rel=0.01)
+    assert measured > airy + 0.1
+
+
+def test_bad_beam_file_names_itself(tmp_path):
+    bad = tmp_path / "not-a-beam.h5"
+    import h5py
+
+    with h5py.File(bad, "w") as f:
+        f["freq_Hz"] = [1400.0]
+    with pytest.raises(ValueError, match="not-a-beam.h5"):
+        MeasuredBeam.from_hdf5(bad)
