@@ -233,6 +233,7 @@ def measurement_set(
                 "n_rows": result.n_rows,
                 "missing_subbands": ",".join(map(str, result.missing_subbands)) or "none",
                 "flagged_fraction": round(result.flagged_fraction, 4),
+                "nonfinite_visibilities": result.nonfinite_visibilities,
                 "declination_deg": round(float(result.declination.to_value("deg")), 4),
                 "phase_centre": result.phase_centre.to_string("hmsdms", precision=1),
                 "size_mb": round(result.size_bytes / 1e6, 1),

@@ -98,3 +98,5 @@ def command(files, directory, timestamp, output, overwrite, kind, model_data, we
                f"{result.timings['total']:.1f} s)")
     click.echo(f"phase centre (J2000): {result.phase_centre.to_string('hmsdms', precision=2)} "
                f"at {result.mid_time.isot}")
+    if result.nonfinite_visibilities:
+        click.echo(f"{result.nonfinite_visibilities} non-finite visibilities (NaN/Inf) flagged", err=True)

@@ -84,6 +84,7 @@ class ConversionResult:
     phase_centre: SkyCoord
     declination: u.Quantity
     flagged_fraction: float
+    nonfinite_visibilities: int = 0  # NaN/Inf in the files: written as 0, flagged
     size_bytes: int = 0  # apparent (MODEL_DATA is a sparse file until written)
     disk_bytes: int = 0  # allocated on disk
     input_bytes: int = 0
@@ -203,6 +204,7 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
     starts = list(range(0, n_rows, block))
     written = [Future() for _ in starts]
     flagged = [0] * len(starts)
+    nonfinite = [0] * len(starts)
     lock = threading.Lock()
 
     def process_block(b: int, slabs) -> Future:
@@ -222,7 +224,7 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
                 out["spectrum"][:rows, c0:c0 + per_sb] = 0
         for header, (vis_in, flags_in, ns_in) in zip(tile.headers, slabs):
             start = header.subband * per_sb
-            kernels.subband_into_block(vis_in[:rows], flags_in[:rows], ns_in[:rows],
+            nonfinite[b] += kernels.subband_into_block(vis_in[:rows], flags_in[:rows], ns_in[:rows],
                                        delta_w[r0:r0 + rows], conj_row[r0:r0 + rows],
                                        freqs_desc[start:start + per_sb], out["vis"][:rows],
                                        n_chan - start - per_sb, out["bits"][:rows],
@@ -313,6 +315,7 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
         subbands=tile.subbands, missing_subbands=missing,
         mid_time=mid_time, phase_centre=centre, declination=declination,
         flagged_fraction=sum(flagged) / (n_rows * n_chan * n_pol),
+        nonfinite_visibilities=sum(nonfinite),
         input_bytes=sum(h.path.stat().st_size for h in tile.headers), timings=timings,
     )
 

@@ -7,11 +7,16 @@ import shutil
 import warnings
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 from astropy.time import Time
+from casacore import tables as ct
 from click.testing import CliRunner
 
 from dsa110_resources.cli import main
+from dsa110_resources.conversion import TileQuarantined, convert_tile, convert_to_path, find_tiles
+from dsa110_resources.stores import StorageTiers
 from dsa110_resources.simulation import SimulationConfig, write_tile
 
 START = Time("2025-10-13T13:25:07", scale="utc")
@@ -70,3 +75,42 @@ def test_convert_replaces_an_existing_ms_only_with_overwrite(incoming, tmp_path)
     replaced = _convert(incoming, out, "--overwrite")
     assert replaced.exit_code == 0, replaced.output
     assert (out / "table.dat").stat().st_ino != inode
+
+
+def _set_visibilities(path: Path, cells: dict[tuple[int, int, int], complex]) -> None:
+    """Write values into ``Data/visdata`` (and clear their flags), as a faulty correlator would."""
+    with h5py.File(path, "r+") as h:
+        vis, flags = h["Data/visdata"], h["Data/flags"]
+        for (row, chan, pol), value in cells.items():
+            index = (row, 0, chan, pol) if vis.ndim == 4 else (row, chan, pol)
+            vis[index] = value
+            flags[index] = False
+
+
+def test_nonfinite_visibilities_are_flagged_zeroed_and_counted(incoming, tmp_path):
+    clean = convert_to_path(find_tiles(incoming)[0], tmp_path / "clean.ms", fast_root=tmp_path / "fast")
+    victim = next(incoming.glob("*_sb00.hdf5"))
+    bad = {(5, 3, 0): complex(np.nan, 0), (7, 10, 1): complex(np.inf, 1), (9, 20, 0): complex(1, -np.inf),
+           (11, 47, 1): complex(np.nan, np.nan)}
+    _set_visibilities(victim, bad)
+    result = convert_to_path(find_tiles(incoming)[0], tmp_path / "dirty.ms", fast_root=tmp_path / "fast")
+    assert result.nonfinite_visibilities == len(bad)
+    assert clean.nonfinite_visibilities == 0
+    with ct.table(str(result.ms_path), ack=False) as ms, ct.table(str(clean.ms_path), ack=False) as ref:
+        data, flags, ref_flags = ms.getcol("DATA"), ms.getcol("FLAG"), ref.getcol("FLAG")
+    assert np.isfinite(data).all()
+    newly = flags & ~ref_flags
+    assert newly.sum() == len(bad) and not data[newly].any()  # zero and flagged
+
+
+def test_a_file_whose_name_disagrees_with_its_data_is_rejected(incoming, tmp_path):
+    src = next(incoming.glob("*_sb15.hdf5"))
+    misnamed = incoming / f"2025-10-13T13:35:07_sb15.hdf5"  # data start ~13:25:07
+    src.rename(misnamed)
+    group = next(g for g in find_tiles(incoming) if g.tile_id == "2025-10-13T13:35:07")
+    tiers = StorageTiers(data_root=tmp_path / "data", fast_root=tmp_path / "fast")
+    with pytest.raises(TileQuarantined) as error:
+        convert_tile(group, tiers)
+    message = str(error.value)
+    assert misnamed.name in message and "name time" in message and "13:25:0" in message
+    assert not (tmp_path / "data" / "ms").exists()
