@@ -194,3 +194,18 @@ def test_a_tile_completed_after_a_later_one_was_launched_is_launched(ingest, tmp
     assert cursor["high_water_mark"] == "2025-10-13T13:30:16"  # the mark never goes back
     data, cursor = evaluate(ingest, tmp_path, json.dumps(cursor))
     assert data.run_requests == []  # asked for once
+
+
+def test_the_database_follows_the_grouping_until_the_tile_is_final(tmp_path):
+    from dsa110_resources.conversion.registry import recorded_group
+
+    incoming = tmp_path / "incoming"
+    db = ProductsDB(sqlite_url(tmp_path / "products.sqlite"))
+    drop_tile(incoming, T0, subbands=[sb for sb in range(16) if sb != 4])
+    (stray,) = drop_tile(incoming, T0 + dt.timedelta(seconds=25), [4])  # the only sb04 so far
+    sync_groups(db, group_tiles(list_recent_files(incoming, None)))
+    assert recorded_group(db, "2025-10-13T13:25:07").files[4].path == stray
+    (real,) = drop_tile(incoming, T0 + dt.timedelta(seconds=1), [4])
+    sync_groups(db, group_tiles(list_recent_files(incoming, None)))
+    group = recorded_group(db, "2025-10-13T13:25:07")
+    assert group.files[4].path == real and [d.path for d in group.duplicates] == [stray]
