@@ -46,6 +46,13 @@ daily_partitions = DailyPartitionsDefinition(
 )
 
 
+def tile_partition_bounds(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """``[first window start, end of the newest window at now)``: a tile outside
+    has no partition yet (the current window) or ever (before the start)."""
+    end = dt.datetime.strptime(window_key(now), TILE_PARTITION_FORMAT).replace(tzinfo=dt.UTC)
+    return tile_partitions.start, end
+
+
 def tile_partition_key(time: dt.datetime) -> str:
     """The key of the 5-minute window holding ``time`` (a tile's group timestamp)."""
     return window_key(time)

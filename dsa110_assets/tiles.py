@@ -113,6 +113,8 @@ def subband_group(
         report = registry.sync_groups(db, [group], wait=ingest.incomplete_wait)
         for path in report.duplicates + report.late:
             context.log.warning(f"tile {group.tile_id}: {path.name} recorded as duplicate/late, not merged")
+        # From here on the tile is what the database records: late files stay out.
+        group = registry.recorded_group(db, group.tile_id)
         state = group.state(wait=ingest.incomplete_wait, min_subbands=ingest.min_subbands)
         if state not in READY_STATES:
             reason = {
@@ -182,11 +184,13 @@ def _ready_tile(db, window: TileWindow) -> Tile | None:
         ).first()
 
 
-def _group_from_db(db, tile: Tile, ingest: IngestResource, window: TileWindow) -> TileGroup:
-    group = tile_in_window(ingest, window, [tile.tile_id])
-    if group is None or group.tile_id != tile.tile_id:
+def _group_from_db(db, tile: Tile, ingest: IngestResource) -> TileGroup:
+    """The files the database accepted for the tile (late arrivals are not merged)."""
+    group = registry.recorded_group(db, tile.tile_id)
+    gone = [p.name for p in group.paths if not p.exists()] if group else ["all"]
+    if not group or not group.files or gone:
         raise Failure(
-            description=f"tile {tile.tile_id}: its subband files are gone from {ingest.incoming}",
+            description=f"tile {tile.tile_id}: its subband files ({', '.join(gone)}) are gone from {ingest.incoming}",
             allow_retries=False,
         )
     return group
@@ -215,7 +219,7 @@ def measurement_set(
             continue
         kind = "calibrators" if tile.calibrator else "science"
         try:
-            result = convert_tile(_group_from_db(db, tile, ingest, window), tiers, kind=kind, db=db)
+            result = convert_tile(_group_from_db(db, tile, ingest), tiers, kind=kind, db=db)
         except TileQuarantined as exc:
             outcomes.record(window, FAILED, str(exc))
             context.log.error(str(exc))
@@ -233,6 +237,7 @@ def measurement_set(
                 "n_rows": result.n_rows,
                 "missing_subbands": ",".join(map(str, result.missing_subbands)) or "none",
                 "flagged_fraction": round(result.flagged_fraction, 4),
+                "nonfinite_visibilities": result.nonfinite_visibilities,
                 "declination_deg": round(float(result.declination.to_value("deg")), 4),
                 "phase_centre": result.phase_centre.to_string("hmsdms", precision=1),
                 "size_mb": round(result.size_bytes / 1e6, 1),

@@ -10,6 +10,16 @@ tile up to it has been requested. It never grows with the number of tiles, and
 date-sharded directories older than the mark are not even listed, so a tick
 stays fast with a year of files on disk. A tile is requested with
 ``run_key=<tile id>``, so a restart or a re-listed tile never launches twice.
+A tile at or before the mark that was never requested (its files came after
+a later tile's) is requested too: the mark only says where listing may
+start. The cursor also keeps the ids of the tiles it requested since then
+(a day of tiles at most), so a tile is asked for once, not every tick until
+its run records it in the products database.
+
+A tile whose name lies outside the tile partitions (before
+``DSA110_PARTITION_START``, or more than ``FUTURE_SLACK`` ahead of the
+clock) can never run: the tick quarantines its files with the reason and
+goes on. A tile in the current, still open window waits for it to close.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ from dagster import (
 )
 
 from dsa110_assets.jobs import tile_job
-from dsa110_assets.partitions import tile_partition_key
+from dsa110_assets.partitions import tile_partition_bounds, tile_partition_key
 from dsa110_resources.conversion.grouping import (
     SubbandPath,
     TileGroup,
@@ -38,15 +48,19 @@ from dsa110_resources.conversion.grouping import (
     find_subband_files,
     group_tiles,
 )
-from dsa110_resources.conversion import registry
+from dsa110_resources.conversion import quarantine_tile, registry
 from dsa110_resources.conversion.naming import format_timestamp, parse_tile_id
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.conversion.resource import IngestResource
+from dsa110_resources.stores.resource import StorageResource
 
 TILE_TAG = "dsa110/tile"
 #: Tiles this close before the high-water mark are still listed, so a file
 #: that lands late but inside the grouping tolerance joins its tile by name.
 _DATE_DIR_SLACK = dt.timedelta(days=1)
+#: A tile named this far ahead of the clock is a clock or naming fault, not
+#: a window that is about to open.
+FUTURE_SLACK = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -55,8 +69,13 @@ class TilePlan:
 
     requests: list[tuple[TileGroup, TileState]]
     waiting: list[TileGroup]
-    handled: list[TileGroup]  # at or before the mark: already launched
+    handled: list[TileGroup]  # known to the products DB: launched before
+    outside: list[TileGroup]  # no partition will ever hold them
     high_water_mark: str | None
+    launched: list[str]  # ids requested, this tick or before, still inside the listing
+
+    def cursor(self) -> str:
+        return json.dumps({"high_water_mark": self.high_water_mark, "launched": self.launched})
 
 
 def listing_start(high_water_mark: str | None) -> dt.datetime | None:
@@ -96,38 +115,60 @@ def plan_tile_runs(
     ingest: IngestResource,
     now: dt.datetime,
     known_tiles: list[str] = (),
+    launched: list[str] = (),
 ) -> TilePlan:
     """Decide which tiles to launch. Pure: no Dagster, no I/O beyond mtimes.
 
     ``known_tiles`` (ids already in the products DB) anchor stragglers to
-    their tile; groups at or before the mark come back as ``handled``.
+    their tile and come back as ``handled``, as do the tiles in ``launched``
+    (requested on earlier ticks) and the mark's own; any other ready tile is
+    requested, before the mark or not.
     """
-    known = [*known_tiles, *([high_water_mark] if high_water_mark else [])]
-    groups = group_tiles(files, tolerance=ingest.tolerance, known_tiles=known)
+    recorded = set(known_tiles)
+    groups = group_tiles(files, tolerance=ingest.tolerance,
+                         known_tiles=[*recorded, *([high_water_mark] if high_water_mark else [])])
     mark = parse_tile_id(high_water_mark) if high_water_mark else None
+    first, open_from = tile_partition_bounds(now)
     requests: list[tuple[TileGroup, TileState]] = []
     waiting: list[TileGroup] = []
     handled: list[TileGroup] = []
+    outside: list[TileGroup] = []
     new_mark = mark
     blocked = False  # the mark may only advance over a prefix of decided tiles
     for group in groups:
-        if mark is not None and group.time <= mark:
+        if group.time < first or group.time >= now + FUTURE_SLACK:
+            outside.append(group)
+            continue
+        after_mark = mark is None or group.time > mark
+        if group.tile_id in recorded or group.tile_id in launched or group.time == mark:
             handled.append(group)
             continue
-        state = group.state(now=now, wait=ingest.incomplete_wait, min_subbands=ingest.min_subbands)
+        state = (TileState.WAITING if group.time >= open_from else
+                 group.state(now=now, wait=ingest.incomplete_wait, min_subbands=ingest.min_subbands))
         if state is TileState.WAITING:
             waiting.append(group)
-            blocked = True
+            blocked = blocked or after_mark
             continue
         requests.append((group, state))
-        if not blocked:
+        if after_mark and not blocked:
             new_mark = group.time
-    return TilePlan(
-        requests=requests,
-        waiting=waiting,
-        handled=handled,
-        high_water_mark=format_timestamp(new_mark) if new_mark else None,
-    )
+    new_mark_id = format_timestamp(new_mark) if new_mark else None
+    oldest = listing_start(new_mark_id)
+    still_listed = sorted(t for t in {*launched, *(g.tile_id for g, _ in requests)}
+                          if oldest is None or parse_tile_id(t) >= oldest)
+    return TilePlan(requests=requests, waiting=waiting, handled=handled, outside=outside,
+                    high_water_mark=new_mark_id, launched=still_listed)
+
+
+def quarantine_outside(group: TileGroup, tiers, db, now: dt.datetime) -> str:
+    """Set aside a tile no partition holds, with the reason; returns the reason."""
+    names = ", ".join(ref.path.name for ref in [*group.files.values(), *group.duplicates])
+    reason = (f"{names}: name time {group.tile_id} is outside the tile partitions "
+              f"({tile_partition_bounds(now)[0]:%Y-%m-%dT%H:%M} to now + {FUTURE_SLACK}); "
+              "check the correlator clock or DSA110_PARTITION_START")
+    quarantine_tile(tiers, group.tile_id, group.paths + [d.path for d in group.duplicates], reason)
+    registry.record_quarantine(db, group, reason)
+    return reason
 
 
 def tile_run_request(group: TileGroup, state: TileState) -> RunRequest:
@@ -150,17 +191,22 @@ def tile_run_request(group: TileGroup, state: TileState) -> RunRequest:
     description="Launches one run per ready tile of subband files in the incoming directory.",
 )
 def incoming_tiles_sensor(
-    context: SensorEvaluationContext, ingest: IngestResource, products_db: ProductsDBResource
+    context: SensorEvaluationContext, ingest: IngestResource, products_db: ProductsDBResource,
+    storage: StorageResource,
 ):
     cursor = json.loads(context.cursor) if context.cursor else {}
     mark = cursor.get("high_water_mark")
     db = products_db.db()
     files = list_recent_files(ingest.incoming, mark)
     since = listing_start(mark) or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    plan = plan_tile_runs(files, mark, ingest, dt.datetime.now(dt.UTC), registry.tile_ids_since(db, since))
+    now = dt.datetime.now(dt.UTC)
+    plan = plan_tile_runs(files, mark, ingest, now, registry.tile_ids_since(db, since),
+                          cursor.get("launched", []))
+    for group in plan.outside:
+        context.log.error(f"quarantined: {quarantine_outside(group, storage.tiers(), db, now)}")
     for path in registry.record_late_arrivals(db, plan.handled):
         context.log.warning(f"{path.name} arrived after its tile was converted: recorded, not merged")
-    new_cursor = json.dumps({"high_water_mark": plan.high_water_mark})
+    new_cursor = plan.cursor()
     if not plan.requests:
         reason = (
             f"{len(plan.waiting)} tile(s) waiting for stragglers"

@@ -15,8 +15,10 @@ from ._common import data_root_option, db_url_option
               help="Find the tile's files in this directory (with --tile).")
 @click.option("--tile", "timestamp", help="Tile timestamp YYYY-MM-DDTHH:MM:SS (within the tolerance).")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Write the MS here. Default: ms/<kind>/YYYY-MM-DD/<tile>.ms under the data root, "
+              help="Write the MS here (a new path, or an existing MS with --overwrite; nothing else is "
+                   "ever replaced). Default: ms/<kind>/YYYY-MM-DD/<tile>.ms under the data root, "
                    "recorded in the products database.")
+@click.option("--overwrite", is_flag=True, help="Replace the Measurement Set already at --output.")
 @click.option("--kind", type=click.Choice(["science", "calibrators"]), default="science", show_default=True)
 @click.option("--model-data", type=click.Choice(["zero", "absent"]), default="zero", show_default=True,
               help="zero: MODEL_DATA zeros and CORRECTED_DATA = DATA; absent: DATA only "
@@ -29,14 +31,15 @@ from ._common import data_root_option, db_url_option
 @click.option("--force", is_flag=True, help="Convert even with fewer than 12 subbands.")
 @data_root_option
 @db_url_option
-def command(files, directory, timestamp, output, kind, model_data, weight_spectrum, fast_root,
-            quarantine_mode, force, data_root, db_url) -> None:
+def command(files, directory, timestamp, output, overwrite, kind, model_data, weight_spectrum,
+            fast_root, quarantine_mode, force, data_root, db_url) -> None:
     """Convert one tile (FILES..., or --dir DIR --tile TIMESTAMP) to a Measurement Set."""
     from dsa110_resources.conversion import (
         ConversionOptions,
         InconsistentTile,
         InvalidSubbandFile,
         TileQuarantined,
+        check_output,
         convert_tile,
         convert_to_path,
         find_tiles,
@@ -47,6 +50,11 @@ def command(files, directory, timestamp, output, kind, model_data, weight_spectr
 
     if files and directory:
         raise click.UsageError("give FILES or --dir/--tile, not both")
+    if output is not None:
+        try:  # before any work: a wrong -o must never cost the raw files
+            check_output(output, overwrite=overwrite)
+        except FileExistsError as exc:
+            raise click.ClickException(str(exc)) from exc
     if files:
         groups = group_tiles(subband_paths(files))
         if len(groups) != 1:
@@ -71,7 +79,8 @@ def command(files, directory, timestamp, output, kind, model_data, weight_spectr
     options = ConversionOptions(model_data=model_data, weight_spectrum=weight_spectrum)
     try:
         if output is not None:
-            result = convert_to_path(group, output, options=options, fast_root=fast_root)
+            result = convert_to_path(group, output, options=options, fast_root=fast_root,
+                                     overwrite=overwrite)
         else:
             from dsa110_resources.db import ProductsDB
             from dsa110_resources.stores import StorageTiers, layout
@@ -81,7 +90,7 @@ def command(files, directory, timestamp, output, kind, model_data, weight_spectr
                 tiers.product_path(layout.products_db_file()))
             result = convert_tile(group, tiers, kind=kind, db=db, options=options,
                                   quarantine_mode=quarantine_mode)
-    except (InvalidSubbandFile, InconsistentTile, TileQuarantined) as exc:
+    except (InvalidSubbandFile, InconsistentTile, TileQuarantined, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from exc
     missing = ",".join(map(str, result.missing_subbands)) or "none"
     click.echo(f"{result.ms_path}  ({result.n_rows} rows, missing subbands: {missing}, "
@@ -89,3 +98,5 @@ def command(files, directory, timestamp, output, kind, model_data, weight_spectr
                f"{result.timings['total']:.1f} s)")
     click.echo(f"phase centre (J2000): {result.phase_centre.to_string('hmsdms', precision=2)} "
                f"at {result.mid_time.isot}")
+    if result.nonfinite_visibilities:
+        click.echo(f"{result.nonfinite_visibilities} non-finite visibilities (NaN/Inf) flagged", err=True)

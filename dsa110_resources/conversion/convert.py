@@ -84,6 +84,7 @@ class ConversionResult:
     phase_centre: SkyCoord
     declination: u.Quantity
     flagged_fraction: float
+    nonfinite_visibilities: int = 0  # NaN/Inf in the files: written as 0, flagged
     size_bytes: int = 0  # apparent (MODEL_DATA is a sparse file until written)
     disk_bytes: int = 0  # allocated on disk
     input_bytes: int = 0
@@ -210,6 +211,7 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
     starts = list(range(0, n_rows, block))
     written = [Future() for _ in starts]
     flagged = [0] * len(starts)
+    nonfinite = [0] * len(starts)
     lock = threading.Lock()
 
     def process_block(b: int, slabs) -> Future:
@@ -229,7 +231,7 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
                 out["spectrum"][:rows, c0:c0 + per_sb] = 0
         for header, (vis_in, flags_in, ns_in) in zip(tile.headers, slabs):
             start = header.subband * per_sb
-            kernels.subband_into_block(vis_in[:rows], flags_in[:rows], ns_in[:rows],
+            nonfinite[b] += kernels.subband_into_block(vis_in[:rows], flags_in[:rows], ns_in[:rows],
                                        delta_w[r0:r0 + rows], conj_row[r0:r0 + rows],
                                        freqs_desc[start:start + per_sb], out["vis"][:rows],
                                        n_chan - start - per_sb, out["bits"][:rows],
@@ -320,6 +322,7 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
         subbands=tile.subbands, missing_subbands=missing,
         mid_time=mid_time, phase_centre=centre, declination=declination,
         flagged_fraction=sum(flagged) / (n_rows * n_chan * n_pol),
+        nonfinite_visibilities=sum(nonfinite),
         input_bytes=sum(h.path.stat().st_size for h in tile.headers), timings=timings,
         read_paths=read_paths,
     )
@@ -331,20 +334,49 @@ def _as_refs(files: TileGroup | Sequence[SubbandPath]) -> tuple[str | None, list
     return None, list(files)
 
 
+def is_measurement_set(path: Path) -> bool:
+    """A casacore table directory whose type is Measurement Set."""
+    try:
+        first = (Path(path) / "table.info").read_text(errors="replace").splitlines()[:1]
+    except OSError:
+        return False
+    return first == ["Type = Measurement Set"] and (Path(path) / "table.dat").is_file()
+
+
+def check_output(output: Path, *, overwrite: bool) -> None:
+    """Refuse an output path that holds anything but an MS we may replace.
+
+    Publishing swaps the new MS in and deletes what was there: pointed at
+    the incoming directory, that was the raw files.
+    """
+    output = Path(output)
+    if not (output.exists() or output.is_symlink()):
+        return
+    if output.is_symlink() or not is_measurement_set(output):
+        raise FileExistsError(f"{output} exists and is not a Measurement Set: refusing to replace it "
+                              "(give a new path, or a .ms path to create)")
+    if not overwrite:
+        raise FileExistsError(f"{output} is an existing Measurement Set: replace it with --overwrite")
+
+
 def convert_to_path(files: TileGroup | Sequence[SubbandPath], output: Path, *,
                     tile_id: str | None = None, options: ConversionOptions = ConversionOptions(),
                     fast_root: Path | None = DEFAULT_FAST_ROOT, fast_margin: float = 0.25,
-                    ) -> ConversionResult:
+                    overwrite: bool = True) -> ConversionResult:
     """Validate and convert a tile to an MS at ``output``, atomically.
 
     Staged in tmpfs when it has room (SSD next to ``output`` otherwise) and
-    renamed into place, replacing an older MS there. Validation errors
-    (InvalidSubbandFile, InconsistentTile) propagate; nothing is written then.
+    renamed into place, replacing an older MS there if ``overwrite``; anything
+    else at ``output`` raises FileExistsError (see ``check_output``).
+    Validation errors (InvalidSubbandFile, InconsistentTile) propagate;
+    nothing is written then.
     """
     group_id, refs = _as_refs(files)
     tile_id = tile_id or group_id or min(refs, key=lambda r: r.timestamp).timestamp.strftime(
         constants.SUBBAND_TIMESTAMP_FORMAT)
-    output = Path(output).expanduser().resolve()
+    output = Path(output).expanduser().absolute()
+    check_output(output, overwrite=overwrite)
+    output = output.resolve()
     tiers = StorageTiers(data_root=output.parent, fast_root=fast_root,
                          stage_root=output.parent, fast_margin=fast_margin)
     return _stage_write_publish(tiers, validate_tile(tile_id, refs, options.limits),

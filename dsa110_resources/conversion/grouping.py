@@ -2,10 +2,11 @@
 
 A tile is the (up to) 16 subband files the correlator writes for one ~309 s
 stretch of data. The files' timestamps jitter by seconds, so they are grouped
-by time with a tolerance (default ``constants.GROUP_TOLERANCE``) and a tile is
-named by its earliest timestamp. This module is pure: it looks at names only
-(no file is opened, and only the newest file of an incomplete tile is
-stat'ed), so a sensor can call it over ~100k files every tick. What happened
+by time with a tolerance (default ``constants.GROUP_TOLERANCE``); a tile keeps
+the file per subband nearest the others' times and is named by the earliest
+file it kept. This module is pure: it looks at names only (no file is
+opened; only the newest file of an incomplete tile and rival copies of one
+subband are stat'ed), so a sensor can call it over ~100k files every tick. What happened
 before (tiles already converted, files already seen) comes from the caller,
 normally :mod:`.registry` reading the products database.
 """
@@ -149,6 +150,40 @@ def subband_paths(paths: Iterable[os.PathLike | str]) -> list[SubbandPath]:
     return refs
 
 
+def _arrival(ref: SubbandPath) -> float:
+    """When the file arrived (its mtime); a file already gone sorts last."""
+    try:
+        return ref.path.stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+def _settle(tile_id_time: dt.datetime | None, refs: list[SubbandPath]) -> TileGroup:
+    """One file per subband: the one closest to the tile's consensus time.
+
+    The consensus is the median of all the cluster's timestamps, so a stray
+    second file for a subband (seconds off the other 15) loses to the real
+    one; equal distances (the same name in two directories) go to the first
+    arrival, then the path. The tile is named by its earliest *accepted*
+    file (or the known tile it joined), so a stray never renames it.
+    """
+    stamps = sorted(r.timestamp.timestamp() for r in refs)
+    consensus = stamps[len(stamps) // 2]
+    by_subband: dict[int, list[SubbandPath]] = {}
+    for ref in refs:
+        by_subband.setdefault(ref.subband, []).append(ref)
+    files: dict[int, SubbandPath] = {}
+    duplicates: list[SubbandPath] = []
+    for subband, candidates in by_subband.items():
+        if len(candidates) > 1:  # rare: the only place grouping stats a file
+            candidates = sorted(candidates, key=lambda r: (
+                abs(r.timestamp.timestamp() - consensus), _arrival(r), os.fspath(r.path)))
+        files[subband] = candidates[0]
+        duplicates += candidates[1:]
+    when = tile_id_time or min(r.timestamp for r in files.values())
+    return TileGroup(format_timestamp(when), when, files, duplicates)
+
+
 def group_tiles(
     files: Iterable[SubbandPath],
     *,
@@ -157,38 +192,35 @@ def group_tiles(
 ) -> list[TileGroup]:
     """Group files into tiles, in time order.
 
-    A tile starts at a file and takes every later file within ``tolerance``
-    of that first one; it is named by its earliest timestamp. ``known_tiles``
-    (ids already in the database) anchor groups, so a straggler whose
-    timestamp is a few seconds *before* an already-named tile joins that tile
-    (and is then reported as late or duplicate) instead of renaming it.
-
-    Within a tile the first file of each subband (earliest timestamp, then
-    path) is accepted; any other file for that subband is a duplicate.
+    A cluster starts at a file and takes every later file within
+    ``tolerance`` of that first one. ``known_tiles`` (ids already in the
+    database) anchor clusters, so a straggler whose timestamp is a few
+    seconds *before* an already-named tile joins that tile (and is then
+    reported as late or duplicate) instead of renaming it. Each cluster then
+    keeps one file per subband and is named as ``_settle`` says.
     """
     tol = dt.timedelta(seconds=tolerance.to_value(u.s))
     refs = sorted(files, key=lambda r: (r.timestamp, os.fspath(r.path)))
     anchors = sorted(parse_tile_id(t) for t in set(known_tiles))
 
-    groups: list[TileGroup] = []
-    current: TileGroup | None = None
+    clusters: list[tuple[dt.datetime | None, list[SubbandPath]]] = []  # (anchor, members)
+    by_anchor: dict[dt.datetime, list[SubbandPath]] = {}
+    current: list[SubbandPath] | None = None
+    current_start: dt.datetime | None = None
     for ref in refs:
-        # A known tile within tolerance wins over starting a new group.
+        # A known tile within tolerance wins over starting a new cluster.
         i = bisect.bisect_left(anchors, ref.timestamp - tol)
         anchor = anchors[i] if i < len(anchors) and anchors[i] - ref.timestamp <= tol else None
         if anchor is not None:
-            if current is None or current.time != anchor:
-                current = next((g for g in reversed(groups) if g.time == anchor), None)
-                if current is None:
-                    current = TileGroup(format_timestamp(anchor), anchor)
-                    groups.append(current)
-        elif current is None or ref.timestamp - current.time > tol:
-            current = TileGroup(format_timestamp(ref.timestamp), ref.timestamp)
-            groups.append(current)
-        if ref.subband in current.files:
-            current.duplicates.append(ref)
-        else:
-            current.files[ref.subband] = ref
+            if anchor not in by_anchor:
+                by_anchor[anchor] = []
+                clusters.append((anchor, by_anchor[anchor]))
+            current, current_start = by_anchor[anchor], anchor
+        elif current is None or ref.timestamp - current_start > tol:
+            current, current_start = [], ref.timestamp
+            clusters.append((None, current))
+        current.append(ref)
+    groups = [_settle(anchor, members) for anchor, members in clusters]
     groups.sort(key=lambda g: g.time)
     return groups
 

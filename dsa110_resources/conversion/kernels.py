@@ -8,6 +8,9 @@ with its channels reversed, straight into its place in a block of MS rows
 file holds). Flags go out packed eight to a byte (casacore's on-disk Bool
 layout), and nsamples are reduced to per-row sums for WEIGHT on the way.
 Nothing is copied twice: no full-tile nsamples array, no separate reversal.
+A non-finite visibility (NaN or Inf from a faulty correlator) is written as
+zero and flagged, and counted: left in, one NaN poisons every image and
+calibration solution it touches.
 
 The kernels release the GIL, so one block's kernel runs while the next
 block is read from HDF5 (which holds the GIL) and the previous one is
@@ -41,7 +44,8 @@ def subband_into_block(vis_in, flags_in, nsamples_in, delta_w, conj_row, freqs_d
     ``out_flagbits`` (Nrows, Nchan*Npol/8; bit ``c*Npol+p``, least significant
     first; the subband's bits must start and end on byte boundaries), adds
     the nsamples sums to ``out_weight`` (Nrows, Npol) and, if
-    ``out_spectrum`` has rows, nsamples per channel into it.
+    ``out_spectrum`` has rows, nsamples per channel into it. Returns the
+    number of non-finite visibilities (written as 0 and flagged).
 
     The phase is linear in frequency: one exact sin/cos per row, then a
     complex recurrence across the (uniformly spaced) subband.
@@ -51,6 +55,8 @@ def subband_into_block(vis_in, flags_in, nsamples_in, delta_w, conj_row, freqs_d
     rot_re = np.empty(n_sb, dtype=np.float64)
     rot_im = np.empty(n_sb, dtype=np.float64)
     wsum = np.empty(n_pol, dtype=np.float64)
+    bad = np.zeros((n_sb, n_pol), dtype=np.bool_)  # this row's non-finite cells
+    n_bad = 0
     top = chan_start + n_sb - 1  # ascending index of file channel 0
     byte0 = (chan_start * n_pol) // 8
     n_bytes = (n_sb * n_pol) // 8
@@ -68,13 +74,21 @@ def subband_into_block(vis_in, flags_in, nsamples_in, delta_w, conj_row, freqs_d
         sign = -1.0 if conj_row[r] else 1.0
         for p in range(n_pol):
             wsum[p] = 0.0
+        row_bad = False
         for c in range(n_sb):
             ca = top - c
             cr, ci = rot_re[c], rot_im[c]
             for p in range(n_pol):
                 v = vis_in[r, c, p]
                 vr, vi = np.float64(v.real), np.float64(v.imag)
-                out_vis[r, ca, p] = complex(vr * cr - vi * ci, sign * (vr * ci + vi * cr))
+                if math.isfinite(vr) and math.isfinite(vi):
+                    out_vis[r, ca, p] = complex(vr * cr - vi * ci, sign * (vr * ci + vi * cr))
+                    bad[c, p] = False
+                else:
+                    out_vis[r, ca, p] = 0j
+                    bad[c, p] = True
+                    row_bad = True
+                    n_bad += 1
                 wsum[p] += nsamples_in[r, c, p]
         for p in range(n_pol):
             out_weight[r, p] += wsum[p]
@@ -88,9 +102,11 @@ def subband_into_block(vis_in, flags_in, nsamples_in, delta_w, conj_row, freqs_d
             for i in range(8):
                 b = 8 * j + i  # bit within the subband, ascending channels
                 ca_rel = b // n_pol
-                if flags_in[r, n_sb - 1 - ca_rel, b - ca_rel * n_pol]:
+                c, p = n_sb - 1 - ca_rel, b - ca_rel * n_pol
+                if flags_in[r, c, p] or (row_bad and bad[c, p]):
                     value |= 1 << i
             out_flagbits[r, byte0 + j] = value
+    return n_bad
 
 
 @numba.njit(nogil=True, cache=True)

@@ -4,8 +4,8 @@ Grouping is pure; this module is where what was seen and done is recorded:
 tiles with their completeness, each file as accepted / duplicate / late /
 invalid, the published MS, and quarantines. A file that shows up for a tile
 already converted is recorded as ``late`` and never merged into the MS
-behind the scenes; a second file for a subband already accepted is a
-``duplicate``.
+behind the scenes (re-conversion uses ``recorded_group``); a second file for
+a subband already accepted is a ``duplicate``.
 """
 
 from __future__ import annotations
@@ -55,37 +55,41 @@ def sync_groups(db: ProductsDB, groups: Iterable[TileGroup], *, now: dt.datetime
                 wait: u.Quantity = DEFAULT_INCOMPLETE_WAIT) -> SyncReport:
     """Record tiles and files; classify duplicates and late arrivals.
 
-    Files already recorded are left alone (their path is unique), so calling
-    this every sensor tick costs one query per tile plus inserts for what is new.
+    Files already recorded keep their row (their path is unique); until the
+    tile is final, accepted/duplicate follows the grouping's current choice.
+    One query per tile plus inserts for what is new.
     """
     report = SyncReport()
     with db.session() as s:
         for group in groups:
             tile = s.get(Tile, group.tile_id)
-            seen = set()
-            if tile is not None:
-                seen = set(s.scalars(select(SubbandFile.path).where(SubbandFile.tile_id == group.tile_id)))
             final = tile is not None and tile.status in FINAL_STATUSES
             if tile is None:
                 tile = Tile(tile_id=group.tile_id, group_time=group.time,
                             partition_key=window_key(group.time))
                 s.add(tile)
-            for ref in group.files.values():
-                if os.fspath(ref.path) in seen:
-                    continue
-                report.new_files += 1
-                status = "late" if final else "accepted"
+            rows = {row.path: row for row in s.scalars(
+                select(SubbandFile).where(SubbandFile.tile_id == group.tile_id))}
+            for ref, kept in [*((r, True) for r in group.files.values()),
+                              *((r, False) for r in group.duplicates)]:
+                second = f"second file for subband {ref.subband}"
                 if final:
-                    report.late.append(ref.path)
-                s.add(_file_row(ref, group.tile_id, status,
-                                f"arrived after the tile was {tile.status}" if final else None))
-            for ref in group.duplicates:
-                if os.fspath(ref.path) in seen:
+                    status, error = "late", (f"arrived after the tile was {tile.status}" if kept else second)
+                else:
+                    status, error = ("accepted", None) if kept else ("duplicate", second)
+                row = rows.get(os.fspath(ref.path))
+                if row is not None:
+                    # Until the tile is final the grouping may change its mind
+                    # (the real file arrived after a stray): follow it.
+                    if not final and row.status in ("accepted", "duplicate"):
+                        row.status, row.error = status, error
                     continue
                 report.new_files += 1
-                report.duplicates.append(ref.path)
-                s.add(_file_row(ref, group.tile_id, "late" if final else "duplicate",
-                                f"second file for subband {ref.subband}"))
+                if not kept:
+                    report.duplicates.append(ref.path)
+                elif final:
+                    report.late.append(ref.path)
+                s.add(_file_row(ref, group.tile_id, status, error))
             if not final:
                 state = group.state(now, wait)
                 tile.status = str(state.value)
@@ -148,6 +152,32 @@ def record_quarantine(db: ProductsDB, group: TileGroup, reason: str, *,
             if row is not None:
                 row.status = "invalid"
                 row.error = reason
+
+
+def recorded_group(db: ProductsDB, tile_id: str) -> TileGroup | None:
+    """The tile as the database records it: its accepted files (and duplicates).
+
+    Converting (or re-converting) this, never a fresh look at incoming/,
+    keeps the MS and the database in agreement: a file recorded ``late``
+    stays out of the MS.
+    """
+    with db.session() as s:
+        tile = s.get(Tile, tile_id)
+        if tile is None:
+            return None
+        group = TileGroup(tile_id, _utc(tile.group_time))
+        for row in s.scalars(select(SubbandFile).where(SubbandFile.tile_id == tile_id)):
+            ref = SubbandPath(Path(row.path), _utc(row.file_time), row.subband)
+            if row.status == "accepted":
+                group.files[row.subband] = ref
+            elif row.status == "duplicate":
+                group.duplicates.append(ref)
+    return group
+
+
+def _utc(when: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; every time here is UTC."""
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
 def tile_ids_since(db: ProductsDB, since: dt.datetime) -> list[str]:

@@ -2,8 +2,8 @@
 
 Per file: readable HDF5 with the expected datasets and shapes, 48 channels
 at the frequencies its subband number implies, two linear polarisations,
-a rectangular baseline-time grid with finite times, antenna indices inside
-the antenna table. Across the tile: the same times, baselines, antennas and
+a rectangular baseline-time grid with finite times that start when the
+file's name says, antenna indices inside the antenna table. Across the tile: the same times, baselines, antennas and
 pointing declination in every file. A failure raises an error naming the
 file (or files) and the problem; the converter quarantines the tile with
 that message and carries on with the next one.
@@ -14,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import datetime as dt
+
 import astropy.units as u
 import numpy as np
+from astropy.time import Time
 
 from .. import constants
 from .grouping import SubbandPath
+from .naming import format_timestamp, parse_subband_name
 from .uvh5_reader import InvalidSubbandFile, SubbandHeader, read_header
 
 
@@ -41,6 +45,9 @@ class ValidationLimits:
     n_channels: int = constants.CHANNELS_PER_SUBBAND
     polarizations: tuple[int, ...] = constants.POLARIZATION_NUMBERS
     check_integrations: int | None = constants.INTEGRATIONS_PER_FILE  # None: any count
+    #: The file name's time vs its first integration's start: beyond the
+    #: grouping tolerance the name would file the data under another tile.
+    name_time_tolerance: u.Quantity = constants.GROUP_TOLERANCE
 
 
 @dataclass
@@ -85,6 +92,7 @@ def check_file(header: SubbandHeader, limits: ValidationLimits = ValidationLimit
         raise bad("uvw_array is missing values or has the wrong shape")
     if not np.all(np.isfinite(header.time_jd)):
         raise bad("time_array holds non-finite values")
+    check_name_time(header, limits)
     times = np.unique(header.time_jd)
     if times.size != header.n_times:
         raise bad(f"{times.size} distinct times but Ntimes={header.n_times}")
@@ -104,6 +112,22 @@ def check_file(header: SubbandHeader, limits: ValidationLimits = ValidationLimit
         raise bad(f"baselines use antennas {sorted(set(used.tolist()) - ants)} not in the antenna table")
     if not -np.pi / 2 <= header.declination_rad <= np.pi / 2:
         raise bad(f"pointing declination {header.declination_rad} rad is impossible")
+
+
+def check_name_time(header: SubbandHeader, limits: ValidationLimits = ValidationLimits()) -> None:
+    """The name's timestamp must say when the data start (within the tolerance)."""
+    parsed = parse_subband_name(header.path.name)
+    if parsed is None:
+        return  # opened by path, not by a subband name: nothing to compare
+    half = float(header.integration_time_s[0]) / 2 if header.integration_time_s.size else 0.0
+    start = Time(float(header.time_jd.min()) - half / 86400.0, format="jd", scale="utc")
+    offset = (parsed[0] - start.to_datetime(timezone=dt.UTC)).total_seconds()
+    if abs(offset) > limits.name_time_tolerance.to_value(u.s):
+        raise InvalidSubbandFile(
+            header.path,
+            f"name time {format_timestamp(parsed[0])} but its data start at "
+            f"{start.isot[:19]} ({offset:+.0f} s, beyond the "
+            f"{limits.name_time_tolerance.to_value(u.s):g} s tolerance): not filed under its name")
 
 
 def check_consistent(tile_id: str, headers: Sequence[SubbandHeader],

@@ -115,6 +115,29 @@ def test_tile_becomes_a_checked_measurement_set(site):
     assert sorted(p.name for p in ms_path.parent.iterdir()) == [ms_path.name]
 
 
+def test_rematerialising_leaves_a_late_file_out_as_the_database_says(site, tmp_path):
+    from casacore import tables as ct
+
+    definitions, data, truth = site
+    instance = DagsterInstance.ephemeral()
+    assert run(definitions, WINDOW, instance).success
+    # sb07 of the same tile arrives after the tile was converted.
+    late_dir = tmp_path / "late"
+    write_tile(late_dir, START, SimulationConfig.tiny(seed=3, subbands=(7,)))
+    (late,) = late_dir.glob("*_sb07.hdf5")
+    late = late.rename(data / "incoming" / "2025-10-13" / late.name)
+    assert run(definitions, WINDOW, instance).success
+    db = ProductsDB(sqlite_url(data / "state" / "products.sqlite"))
+    with db.session() as s:
+        assert s.scalars(select(SubbandFile.status).where(SubbandFile.path == str(late))).one() == "late"
+        assert "7" in s.scalars(select(Tile.missing_subbands)).one().split(",")
+        ms_path = s.scalars(select(MeasurementSet.path)).one()
+    with ct.table(ms_path, ack=False) as ms:
+        flags = ms.getcol("FLAG")
+    sb07 = slice(768 - 8 * 48, 768 - 7 * 48)  # ascending channels; sb00 is the highest
+    assert flags[:, sb07].all()  # not merged
+
+
 def test_empty_window_ends_as_no_data(site):
     definitions, data, _ = site
     result = run(definitions, "2025-10-13T13:40", DagsterInstance.ephemeral(), job="tile_job")

@@ -71,6 +71,26 @@ def test_duplicates_are_kept_apart():
     assert group.files[4].timestamp == T0  # the earliest is accepted
 
 
+def test_stray_earlier_duplicate_neither_wins_nor_moves_the_tile():
+    stray = f"{format_timestamp(T0 - dt.timedelta(seconds=20))}_sb04.hdf5"  # previous 5-min window
+    (group,) = group_tiles(subband_paths([stray] + names(T0)))
+    assert group.tile_id == format_timestamp(T0)
+    assert group.files[4].timestamp == T0  # the file that agrees with the other 15
+    assert [d.path.name for d in group.duplicates] == [stray]
+
+
+def test_same_timestamp_duplicates_go_to_the_first_arrival(tmp_path):
+    shard = tmp_path / "2025-10-13"
+    shard.mkdir()
+    now = time.time()
+    sharded = touch(shard, names(T0), mtime=now - 50)
+    flat = touch(tmp_path, names(T0, [7]), mtime=now - 100)  # the same name, arrived first
+    for order in (sharded + flat, flat + sharded):
+        (group,) = group_tiles(subband_paths(order))
+        assert group.files[7].path == flat[0]
+        assert [d.path for d in group.duplicates] == [shard / flat[0].name]
+
+
 def test_known_tile_anchors_a_straggler_with_an_earlier_timestamp():
     late = subband_paths([f"{format_timestamp(T0 - dt.timedelta(seconds=5))}_sb07.hdf5"])
     (group,) = group_tiles(late, known_tiles=[format_timestamp(T0)])

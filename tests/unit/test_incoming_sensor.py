@@ -18,6 +18,7 @@ from dsa110_resources.db import ProductsDB, SubbandFile, Tile
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.db.session import sqlite_url
 from dsa110_resources.conversion.resource import IngestResource
+from dsa110_resources.stores.resource import StorageResource
 from dsa110_sensors.incoming import incoming_tiles_sensor, list_recent_files, plan_tile_runs
 
 T0 = dt.datetime(2025, 10, 13, 13, 25, 7, tzinfo=dt.UTC)
@@ -40,8 +41,11 @@ def drop_tile(incoming, start, subbands=range(16), jitter_s=3, sharded=True, age
 
 
 def tick(ingest, cursor=None):
-    db = ProductsDBResource(url=sqlite_url(Path(ingest.incoming_dir).parent / "products.sqlite"))
-    with build_sensor_context(cursor=cursor, resources={"ingest": ingest, "products_db": db}) as context:
+    root = Path(ingest.incoming_dir).parent
+    db = ProductsDBResource(url=sqlite_url(root / "products.sqlite"))
+    storage = StorageResource(data_root=str(root / "data"), fast_root=None)
+    resources = {"ingest": ingest, "products_db": db, "storage": storage}
+    with build_sensor_context(cursor=cursor, resources=resources) as context:
         result = incoming_tiles_sensor(context)
     return result, json.loads(result.cursor)
 
@@ -80,7 +84,7 @@ def test_complete_tiles_launch_once_with_tile_run_keys(ingest, tmp_path):
     assert keys == ["2025-10-13T13:25:07", "2025-10-13T13:30:16"]
     assert [r.partition_key for r in result.run_requests] == ["2025-10-13T13:25", "2025-10-13T13:30"]
     assert result.run_requests[0].tags["dsa110/tile"] == "2025-10-13T13:25:07"
-    assert cursor == {"high_water_mark": "2025-10-13T13:30:16"}
+    assert cursor["high_water_mark"] == "2025-10-13T13:30:16"
 
     again, cursor2 = tick(ingest, json.dumps(cursor))
     assert again.run_requests == [] and cursor2 == cursor
@@ -93,7 +97,7 @@ def test_semi_complete_tile_waits_then_launches(ingest, tmp_path):
     result, cursor = tick(ingest)
     assert result.run_requests == []
     assert "waiting" in result.skip_reason.skip_message
-    assert cursor == {"high_water_mark": None}
+    assert cursor["high_water_mark"] is None
 
     for path in (incoming / "2025-10-13").iterdir():  # the wait runs out
         os.utime(path, (time.time() - 301, time.time() - 301))
@@ -108,11 +112,10 @@ def test_waiting_tile_holds_the_mark_but_not_later_tiles(ingest, tmp_path):
     drop_tile(incoming, T0 + dt.timedelta(seconds=309))  # complete
     result, cursor = tick(ingest)
     assert [r.run_key for r in result.run_requests] == ["2025-10-13T13:30:16"]
-    assert cursor == {"high_water_mark": None}  # the waiting tile is not passed over
-    # A later tick re-requests the complete tile with the same run key, which
-    # Dagster drops: the run key is what guarantees "never launched twice".
+    assert cursor["high_water_mark"] is None  # the waiting tile is not passed over
+    # The cursor remembers the launched tile; its run key would stop a repeat anyway.
     result, _ = tick(ingest, json.dumps(cursor))
-    assert [r.run_key for r in result.run_requests] == ["2025-10-13T13:30:16"]
+    assert result.run_requests == []
 
 
 def test_too_few_subbands_are_launched_to_be_reported(ingest, tmp_path):
@@ -138,3 +141,71 @@ def test_plan_is_pure_and_respects_the_mark(ingest, tmp_path):
     plan = plan_tile_runs(files, "2025-10-13T13:25:07", ingest, dt.datetime.now(dt.UTC))
     assert [g.tile_id for g, _ in plan.requests] == ["2025-10-13T13:30:16"]
     assert [g.tile_id for g in plan.handled] == ["2025-10-13T13:25:07"]
+
+
+def evaluate(ingest, tmp_path, cursor=None):
+    """A tick as the daemon runs it: run requests checked against the job's partitions."""
+    from dagster import DagsterInstance
+
+    from dsa110_assets.definitions import defs
+
+    resources = {
+        "ingest": ingest,
+        "products_db": ProductsDBResource(url=sqlite_url(tmp_path / "products.sqlite")),
+        "storage": StorageResource(data_root=str(tmp_path / "data"), fast_root=None),
+    }
+    with build_sensor_context(cursor=cursor, resources=resources, definitions=defs,
+                              instance=DagsterInstance.ephemeral()) as context:
+        data = incoming_tiles_sensor.evaluate_tick(context)
+    return data, json.loads(data.cursor)
+
+
+def test_a_file_outside_the_partitions_is_quarantined_and_the_rest_launch(ingest, tmp_path):
+    incoming = tmp_path / "incoming"
+    drop_tile(incoming, T0, age_s=1000)
+    (future,) = drop_tile(incoming, dt.datetime(2030, 1, 1, tzinfo=dt.UTC), [3], sharded=False, age_s=1000)
+    past = drop_tile(incoming, dt.datetime(2020, 1, 1, tzinfo=dt.UTC), age_s=1000)  # before the start
+    data, cursor = evaluate(ingest, tmp_path)
+    assert [r.run_key for r in data.run_requests] == ["2025-10-13T13:25:07"]
+    assert cursor["high_water_mark"] == "2025-10-13T13:25:07"
+    for raw in (future, past[0]):
+        assert not raw.exists()
+        kept = next((tmp_path / "data" / "quarantine").glob(f"*/*/{raw.name}"))
+        reason = (kept.parent / "reason.txt").read_text()
+        assert raw.name in reason and "outside the tile partitions" in reason
+    db = ProductsDB(sqlite_url(tmp_path / "products.sqlite"))
+    with db.session() as s:
+        assert s.get(Tile, "2030-01-01T00:00:00").status == "quarantined"
+    drop_tile(incoming, T0 + dt.timedelta(seconds=309), age_s=1000)
+    data, cursor = evaluate(ingest, tmp_path, json.dumps(cursor))
+    assert [r.run_key for r in data.run_requests] == ["2025-10-13T13:30:16"]
+
+
+def test_a_tile_completed_after_a_later_one_was_launched_is_launched(ingest, tmp_path):
+    incoming = tmp_path / "incoming"
+    drop_tile(incoming, T0 + dt.timedelta(seconds=309))
+    data, cursor = evaluate(ingest, tmp_path)
+    assert [r.run_key for r in data.run_requests] == ["2025-10-13T13:30:16"]
+    db = ProductsDB(sqlite_url(tmp_path / "products.sqlite"))
+    sync_groups(db, group_tiles(list_recent_files(incoming, None)))  # its run records it
+    drop_tile(incoming, T0)  # an earlier tile, delivered late
+    data, cursor = evaluate(ingest, tmp_path, json.dumps(cursor))
+    assert [r.run_key for r in data.run_requests] == ["2025-10-13T13:25:07"]
+    assert cursor["high_water_mark"] == "2025-10-13T13:30:16"  # the mark never goes back
+    data, cursor = evaluate(ingest, tmp_path, json.dumps(cursor))
+    assert data.run_requests == []  # asked for once
+
+
+def test_the_database_follows_the_grouping_until_the_tile_is_final(tmp_path):
+    from dsa110_resources.conversion.registry import recorded_group
+
+    incoming = tmp_path / "incoming"
+    db = ProductsDB(sqlite_url(tmp_path / "products.sqlite"))
+    drop_tile(incoming, T0, subbands=[sb for sb in range(16) if sb != 4])
+    (stray,) = drop_tile(incoming, T0 + dt.timedelta(seconds=25), [4])  # the only sb04 so far
+    sync_groups(db, group_tiles(list_recent_files(incoming, None)))
+    assert recorded_group(db, "2025-10-13T13:25:07").files[4].path == stray
+    (real,) = drop_tile(incoming, T0 + dt.timedelta(seconds=1), [4])
+    sync_groups(db, group_tiles(list_recent_files(incoming, None)))
+    group = recorded_group(db, "2025-10-13T13:25:07")
+    assert group.files[4].path == real and [d.path for d in group.duplicates] == [stray]
