@@ -111,6 +111,9 @@ class ProductsDB:
             upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    def __repr__(self) -> str:
+        return f"ProductsDB({safe_url(self.url)!r})"
+
     @classmethod
     def sqlite(cls, path: Path, **kwargs) -> ProductsDB:
         return cls(sqlite_url(path), **kwargs)
