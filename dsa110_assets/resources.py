@@ -66,5 +66,5 @@ def resources_for(environment: str | None = None) -> dict:
         ),
         "sky_catalog": SkyCatalogResource(path=os.environ.get("DSA110_SKY_CATALOG")),
         "imaging": ImagingResource(backend=os.environ.get("DSA110_IMAGER")),
-        "casa": CasaResource(timeout_seconds=float(os.environ.get("DSA110_CASA_TIMEOUT", 1800))),
+        "casa": CasaResource(),  # time limit: DSA110_STEP_TIMEOUT (child_steps)
     }

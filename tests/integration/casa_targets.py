@@ -33,3 +33,14 @@ def raise_error() -> None:
 
     casatasks.casalog.post("about to fail", "SEVERE")
     raise ValueError("deliberate failure")
+
+
+def hang_with_helper(pidfile: str) -> None:
+    """A step that hangs, with a helper process of its own (as CASA and WSClean start)."""
+    import subprocess
+    import time
+
+    helper = subprocess.Popen(["sleep", "600"])
+    with open(pidfile, "w") as f:
+        f.write(str(helper.pid))
+    time.sleep(600)
