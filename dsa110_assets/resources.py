@@ -17,6 +17,7 @@ from pathlib import Path
 from dagster import EnvVar
 
 from dsa110_assets.imaging import ImagingResource
+from dsa110_resources.casa.measures import warn_if_stale
 from dsa110_resources.casa.resource import CasaResource
 from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db.resource import ProductsDBResource
@@ -49,6 +50,7 @@ def resources_for(environment: str | None = None) -> dict:
         if os.environ.get("DSA110_DB_URL")
         else sqlite_url(Path(data_root) / layout.products_db_file())  # no secret in a file path
     )
+    warn_if_stale()  # the start-up check of the ageing reference data
     fast_root = None if environment == "ci" else os.environ.get("DSA110_FAST_ROOT", "/dev/shm/dsa110")
     return {
         "storage": StorageResource(

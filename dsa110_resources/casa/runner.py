@@ -21,6 +21,7 @@ from typing import Any
 
 from ..child_steps import kill_group, step_limit, timeout_reason
 from .config import ensure_casa_environment
+from .measures import MEASURES_DIR_ENV, configured_measures_dir, missing_tables
 
 LOG_EXCERPT_LINES = 30
 
@@ -94,6 +95,8 @@ def run_casa(
     limit = step_limit(timeout)
     logfile = workdir / "casa.log"
     ensure_casa_environment()
+    if (measures := configured_measures_dir()) and (why := missing_tables(measures)):
+        raise CasaTaskError(target, f"{MEASURES_DIR_ENV}: {why} (fill it with 'dsa110 measures install')")
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     process = ctx.Process(

@@ -44,3 +44,11 @@ def hang_with_helper(pidfile: str) -> None:
     with open(pidfile, "w") as f:
         f.write(str(helper.pid))
     time.sleep(600)
+
+
+def utc_to_tai_now() -> float:
+    """Convert the current UTC to TAI: casacore consults the leap-second table."""
+    import casatools
+
+    me = casatools.measures()
+    return me.measure(me.epoch("utc", "today"), "tai")["m0"]["value"]
