@@ -3,6 +3,10 @@
 local       the default: everything under ./data (or ``DSA110_DATA_ROOT``), SQLite
 ci          like local, without the tmpfs tier (CI machines may have a small /dev/shm)
 production  paths and the database URL must come from the environment
+
+A database URL from the environment is bound as ``EnvVar("DSA110_DB_URL")``:
+Dagster then shows the variable's name, never its value (the password), in
+the UI, run config and event log.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from dagster import EnvVar
+
 from dsa110_assets.imaging import ImagingResource
+from dsa110_resources.casa.measures import warn_if_stale
 from dsa110_resources.casa.resource import CasaResource
 from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db.resource import ProductsDBResource
@@ -35,12 +42,15 @@ def resources_for(environment: str | None = None) -> dict:
         raise ValueError(f"DSA110_ENV must be one of {ENVIRONMENTS}, got {environment!r}")
     if environment == "production":
         data_root = _required("DSA110_DATA_ROOT")
-        db_url = _required("DSA110_DB_URL")
+        _required("DSA110_DB_URL")
     else:
         data_root = str(Path(os.environ.get("DSA110_DATA_ROOT", "data")).resolve())
-        db_url = os.environ.get("DSA110_DB_URL") or sqlite_url(
-            Path(data_root) / layout.products_db_file()
-        )
+    db_url = (
+        EnvVar("DSA110_DB_URL")
+        if os.environ.get("DSA110_DB_URL")
+        else sqlite_url(Path(data_root) / layout.products_db_file())  # no secret in a file path
+    )
+    warn_if_stale()  # the start-up check of the ageing reference data
     fast_root = None if environment == "ci" else os.environ.get("DSA110_FAST_ROOT", "/dev/shm/dsa110")
     return {
         "storage": StorageResource(
@@ -58,5 +68,5 @@ def resources_for(environment: str | None = None) -> dict:
         ),
         "sky_catalog": SkyCatalogResource(path=os.environ.get("DSA110_SKY_CATALOG")),
         "imaging": ImagingResource(backend=os.environ.get("DSA110_IMAGER")),
-        "casa": CasaResource(timeout_seconds=float(os.environ.get("DSA110_CASA_TIMEOUT", 1800))),
+        "casa": CasaResource(),  # time limit: DSA110_STEP_TIMEOUT (child_steps)
     }

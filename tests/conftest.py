@@ -35,3 +35,26 @@ def postgres_url():
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie may linger unreaped in a container)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def process_gone():
+    """``process_gone(pid)``: True once ``pid`` has stopped running (waits up to 5 s)."""
+    import time
+
+    def gone(pid: int, wait: float = 5.0) -> bool:
+        deadline = time.monotonic() + wait
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not _running(pid)
+
+    return gone

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dsa110_resources.casa import run_casa
+from dsa110_resources.child_steps import step_limit
 from dsa110_resources.tileinfo import TileInfo
 
 from . import registry
@@ -58,7 +59,7 @@ def interp_for(caltype: str) -> str:
 
 
 def apply_calibration(ms: str | Path, tables: Sequence[str | Path | registry.SelectedTable], *,
-                      workdir: str | Path, db=None, calwt: bool = True, timeout: float = 1800.0) -> ApplyResult:
+                      workdir: str | Path, db=None, calwt: bool = True, timeout: float | None = None) -> ApplyResult:
     """applycal ``tables`` (in K, B, G order) to ``ms``; record them when ``db`` is given.
 
     Registry rows are recorded for SelectedTables, or for paths the registry
@@ -82,7 +83,7 @@ def apply_calibration(ms: str | Path, tables: Sequence[str | Path | registry.Sel
     if db is not None and len(ids) != len(paths):
         ids = _ids_for_paths(db, paths)
     run_casa(f"{STEPS}:applycal", str(ms), paths, [interp_for(t) for t in types], calwt,
-             workdir=Path(workdir), timeout=timeout)
+             workdir=Path(workdir), timeout=step_limit(timeout, ms))
     if db is not None:
         registry.record_application(db, ms, ids)
     return ApplyResult(str(ms), paths, ids, seconds=time.perf_counter() - t0)
@@ -102,7 +103,7 @@ def _ids_for_paths(db, paths: Sequence[str]) -> list[int]:
 
 
 def calibrate_tile(ms: str | Path, db, *, workdir: str | Path, policy: registry.ValidityPolicy = registry.ValidityPolicy(),
-                   required: Sequence[str] = ("B", "G"), calwt: bool = True, timeout: float = 1800.0) -> ApplyResult:
+                   required: Sequence[str] = ("B", "G"), calwt: bool = True, timeout: float | None = None) -> ApplyResult:
     """Select the valid tables for the tile's mid-time, apply them, record them.
 
     Raises :class:`registry.NoValidCalibration` (naming each missing table

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from dsa110_resources.casa import CasaTaskError, run_casa
+from dsa110_resources.child_steps import run_tool, step_limit
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class FlagOptions:
     base_threshold: float = 1.0  # AOFlagger sensitivity (lower flags more)
     threads: int = 2
     column: str = "DATA"
-    timeout: float = 900.0
+    timeout: float | None = None  # seconds per flagger; None: child_steps.step_timeout(ms)
 
 
 @dataclass
@@ -229,7 +229,7 @@ def _run_aoflagger(ms: Path, workdir: Path, options: FlagOptions) -> None:
     strategy.write_text(AOFLAGGER_STRATEGY.replace("{base_threshold}", repr(float(options.base_threshold))))
     cmd = [exe, "-strategy", str(strategy), "-column", options.column, "-j", str(options.threads),
            "-memory-read", str(ms)]
-    done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=options.timeout)
+    done = run_tool(cmd, step=f"AOFlagger on {ms}", cwd=workdir, timeout=step_limit(options.timeout, ms))
     (workdir / "aoflagger.log").write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
@@ -265,10 +265,11 @@ def flag_ms(ms: str | Path, *, workdir: str | Path, options: FlagOptions = FlagO
                 _run_aoflagger(ms, workdir, options)
             else:
                 run_casa("dsa110_resources.calibration.casa_steps:flag_rfi", str(ms), candidate,
-                         options.column.lower(), workdir=workdir / f"casa-{candidate}", timeout=options.timeout)
+                         options.column.lower(), workdir=workdir / f"casa-{candidate}",
+                         timeout=step_limit(options.timeout, ms))
             method = candidate
             break
-        except (OSError, RuntimeError, subprocess.TimeoutExpired, CasaTaskError) as exc:
+        except (OSError, RuntimeError, CasaTaskError) as exc:  # a time-limit kill is a RuntimeError
             error = f"{candidate}: {exc}"
             log.warning("RFI flagging with %s failed, trying the next method: %s", candidate, exc)
     if methods and method == "none":

@@ -41,6 +41,7 @@ from pathlib import Path
 import astropy.units as u
 
 from dsa110_resources.casa import run_casa
+from dsa110_resources.child_steps import step_limit
 from dsa110_resources.catalogs import Calibrator, SkyCatalog
 from dsa110_resources.tileinfo import TileInfo
 from dsa110_resources.stores import layout
@@ -89,7 +90,7 @@ class SolveOptions:
     refant_chain_length: int = 4
     average_for_solve: bool = True  # solve per-tile tables on a time-averaged copy (averaging.py)
     policy: registry.ValidityPolicy = field(default_factory=registry.ValidityPolicy)
-    timeout: float = 1800.0
+    timeout: float | None = None  # seconds per CASA step; None: child_steps.step_timeout(ms)
 
     def to_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "policy"}
@@ -168,7 +169,8 @@ def _published(tiers: StorageTiers, tile_id: str, caltype: str) -> Path:
 
 def _gaincal(ms: str, caltable: Path, workdir: Path, options: SolveOptions, **kwargs) -> dict:
     # 'flex': where the first refant has no data in an interval, use the next in the chain.
-    return run_casa(f"{STEPS}:gaincal", ms, str(caltable), workdir=workdir, timeout=options.timeout,
+    return run_casa(f"{STEPS}:gaincal", ms, str(caltable), workdir=workdir,
+                    timeout=step_limit(options.timeout, ms),
                     refantmode="flex", **kwargs)
 
 
@@ -254,7 +256,7 @@ def solve_calibrator(
                           calmode="ap", solint=options.gain_solint, minsnr=options.gain_minsnr,
                           gaintable=list(applied), refantmode="flex", **common))
         t = time.perf_counter()
-        outs = run_casa(f"{STEPS}:solve_chain", steps, workdir=work, timeout=options.timeout)
+        outs = run_casa(f"{STEPS}:solve_chain", steps, workdir=work, timeout=step_limit(options.timeout, ms))
         version = outs[-1]["casa_version"]
         timings["solve_" + "".join(staged)] = time.perf_counter() - t
 

@@ -1,10 +1,11 @@
 """Offline CASA configuration, owned by the project.
 
 CASA reads a *site* config named by ``CASASITECONFIG`` before the user's
-``~/.casa/config.py``. We write our own site config (measures and data from
-the ``casadata`` package, auto-updates off, logs out of the working directory)
-and point the variable at it, so ``import casatasks`` never edits a home
-directory and never touches the network. This must happen before the first
+``~/.casa/config.py``. We write our own site config (data from the
+``casadata`` package; measures from the operator's ``DSA110_MEASURES_DIR``
+when set, see ``measures.py``; auto-updates off, logs out of the working
+directory) and point the variable at it, so ``import casatasks`` never edits
+a home directory and never touches the network. This must happen before the first
 ``import casatools``; ``dsa110_resources/__init__`` does it on import.
 """
 
@@ -14,12 +15,13 @@ import os
 from pathlib import Path
 
 from ..local_state import local_state_dir
+from .measures import configured_measures_dir
 
 _TEMPLATE = '''\
 # Written by dsa110_resources.casa.config; regenerated when it differs.
 import casadata
-measurespath = casadata.datapath
-datapath = [casadata.datapath]
+measurespath = {measurespath}
+datapath = {datapath}
 measures_auto_update = False
 data_auto_update = False
 skipnetworkcheck = True
@@ -40,8 +42,11 @@ def ensure_casa_environment() -> Path:
     directory = casa_config_dir()
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "casasiteconfig.py"
+    measures = configured_measures_dir()
     text = _TEMPLATE.format(
-        logfile=str(directory / "casa.log"), cachedir=str(directory / "cache")
+        logfile=str(directory / "casa.log"), cachedir=str(directory / "cache"),
+        measurespath="casadata.datapath" if measures is None else repr(str(measures)),
+        datapath="[casadata.datapath]" if measures is None else f"[{str(measures)!r}, casadata.datapath]",
     )
     if not config.exists() or config.read_text() != text:
         tmp = config.with_suffix(f".tmp{os.getpid()}")

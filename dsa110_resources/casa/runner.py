@@ -4,7 +4,9 @@ casatools can abort the interpreter (C++ exceptions, segfaults) and keeps
 table locks and log handles open. Each call here gets a fresh ``spawn``ed
 interpreter with the project's offline config, its own working directory (CASA
 writes scratch files relative to it) and its own log file; on any failure the
-error carries the tail of that log.
+error carries the tail of that log. The child leads a process group of its
+own, killed whole at the step's time limit (``child_steps``) or when the step
+ends, so neither a hung step nor a helper it started outlives it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..child_steps import kill_group, step_limit, timeout_reason
 from .config import ensure_casa_environment
+from .measures import MEASURES_DIR_ENV, configured_measures_dir, missing_tables
 
 LOG_EXCERPT_LINES = 30
 
@@ -47,6 +51,7 @@ class CasaCall:
 
 
 def _child(target: str, args, kwargs, workdir: str, logfile: str, conn) -> None:
+    os.setsid()  # a group of our own: the parent kills it whole
     ensure_casa_environment()
     os.chdir(workdir)
     try:
@@ -82,12 +87,16 @@ def run_casa(
     """Call ``target`` ('module:function') in a fresh CASA child process.
 
     Arguments and the return value must be picklable (paths, numbers, dicts).
+    ``timeout`` None: the configured limit (``child_steps.step_timeout``).
     Raises CasaTaskError on an exception, a crash (signal/abort) or a timeout.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    limit = step_limit(timeout)
     logfile = workdir / "casa.log"
     ensure_casa_environment()
+    if (measures := configured_measures_dir()) and (why := missing_tables(measures)):
+        raise CasaTaskError(target, f"{MEASURES_DIR_ENV}: {why} (fill it with 'dsa110 measures install')")
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     process = ctx.Process(
@@ -98,10 +107,8 @@ def run_casa(
     process.start()
     child.close()
     try:
-        if not parent.poll(timeout):
-            process.kill()
-            process.join()
-            raise CasaTaskError(target, f"timed out after {timeout} s", log_tail(logfile))
+        if not parent.poll(limit):
+            raise CasaTaskError(target, timeout_reason(limit), log_tail(logfile))
         try:
             status, payload = parent.recv()
         except EOFError:
@@ -109,9 +116,12 @@ def run_casa(
             raise CasaTaskError(
                 target, f"child process died (exit code {process.exitcode})", log_tail(logfile)
             ) from None
-    finally:
+        process.join()
+    finally:  # on success, failure, time limit or our own interruption
         parent.close()
-    process.join()
+        kill_group(process.pid)
+        process.kill()
+        process.join()
     if status != "ok":
         raise CasaTaskError(target, payload.strip().splitlines()[-1], log_tail(logfile) + "\n" + payload)
     return payload

@@ -22,8 +22,10 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import logging
 import os
 import shutil
+import stat
 import sys
 import time as _time
 from dataclasses import dataclass, field
@@ -33,6 +35,9 @@ import numpy as np
 from casacore import tables as ct
 
 from .. import constants
+from ..stores.tiers import STAGING_PREFIX, clean_stale, remove_path, staging_token
+
+log = logging.getLogger(__name__)
 
 #: Rows per putcol call: ~100 MB of DATA at 768 channels x 2 pols.
 ROW_CHUNK = 8192
@@ -416,28 +421,74 @@ def _create_skeleton(path: Path, n_rows: int, n_chan: int, n_pol: int, desc: dic
     return layout
 
 
+def _untrusted(tree: Path) -> str | None:
+    """Why ``tree`` is not safe to copy into a product, or None.
+
+    The cache lives on shared tmpfs: anything in it may have been planted.
+    Only regular files and directories owned by us, none writable by others,
+    are copied; a symlink would put another file's bytes into the MS.
+    """
+    uid = os.geteuid()
+    for directory, dirs, files in os.walk(tree, followlinks=False):
+        for name in [None, *dirs, *files]:
+            path = Path(directory) if name is None else Path(directory, name)
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                return f"{path} is a symlink"
+            if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+                return f"{path} is not a regular file or directory"
+            if info.st_uid != uid:
+                return f"{path} is owned by uid {info.st_uid}, not {uid}"
+            if info.st_mode & stat.S_IWOTH:
+                return f"{path} is writable by anyone"
+    return None
+
+
+def _insecure_root(root: Path) -> str | None:
+    """Why the cache directory itself cannot be trusted (others could swap entries), or None."""
+    info = os.lstat(root)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        return "not a plain directory"
+    if info.st_uid != os.geteuid():
+        return f"owned by uid {info.st_uid}"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None
+
+
 def _skeleton_template(root: Path, n_rows: int, n_chan: int, n_pol: int, desc: dict,
-                       dminfo: dict, raw: list[str]) -> tuple[Path, dict]:
+                       dminfo: dict, raw: list[str]) -> tuple[Path, dict] | None:
     """A skeleton MS for this shape, built once per staging root and reused.
 
     Keyed on everything that shapes it (row count, column and storage
-    descriptions, casacore version). Built under a PID-named staging name
+    descriptions, casacore version). Built under an owner-named staging name
     (swept if the builder dies) and renamed into place, so a template is
-    either complete or absent; concurrent builders race harmlessly.
+    either complete or absent; concurrent builders race harmlessly. An entry
+    that fails ``_untrusted`` is moved aside and rebuilt; a cache directory
+    others can write is not used at all (None).
     """
     import hashlib
     import json
-    import uuid
 
     from casacore import __version__ as casacore_version
 
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if why := _insecure_root(root):
+        log.warning("not using the MS template cache %s: %s", root, why)
+        return None
     key = hashlib.sha1(repr((TEMPLATE_VERSION, n_rows, n_chan, n_pol, casacore_version, sorted(raw),
                              _canonical(desc), _canonical(dminfo))).encode()).hexdigest()[:16]
     final = root / f"{TEMPLATE_PREFIX}{key}"
     meta = final / "layout.json"
+    if os.path.lexists(final) and (why := _untrusted(final)):
+        log.warning("rebuilding the MS template %s: %s", final, why)
+        aside = root / f"{STAGING_PREFIX}{staging_token()}-untrusted-template"
+        with contextlib.suppress(FileNotFoundError):  # another writer moved it first
+            os.rename(final, aside)
+            remove_path(aside)
     if not meta.exists():
-        root.mkdir(parents=True, exist_ok=True)
-        build = root / f".staging-{os.getpid()}-{uuid.uuid4().hex[:8]}-ms-template"
+        clean_stale(root)
+        build = root / f"{STAGING_PREFIX}{staging_token()}-ms-template"
         build.mkdir()
         try:
             layout = _create_skeleton(build / "skeleton.ms", n_rows, n_chan, n_pol, desc, dminfo, raw)
@@ -510,12 +561,18 @@ class DirectMSWriter:
             raise ValueError("FLAG rows must be whole bytes (Nchan * Npol divisible by 8)")
         desc, dminfo = _main_description(n_chan, n_pol, weight_spectrum, scratch_columns)
         raw = [c for c in RAW_COLUMNS if c in desc]
-        if template_root is None:
+        cached = None
+        if template_root is not None:
+            cached = _skeleton_template(Path(template_root), n_rows, n_chan, n_pol, desc, dminfo, raw)
+        if cached is not None:
+            template, layout = cached
+            shutil.copytree(template, self.path, symlinks=True)  # links copied as links, never followed
+            if why := _untrusted(self.path):  # changed between the check and the copy
+                log.warning("MS template copy %s was unsafe (%s): building the MS directly", self.path, why)
+                shutil.rmtree(self.path)
+                cached = None
+        if cached is None:
             layout = _create_skeleton(self.path, n_rows, n_chan, n_pol, desc, dminfo, raw)
-        else:
-            template, layout = _skeleton_template(Path(template_root), n_rows, n_chan, n_pol,
-                                                  desc, dminfo, raw)
-            shutil.copytree(template, self.path, symlinks=True)
         self.files: dict[str, _RawFile] = {}
         for column, (seqnr, row_bytes, n_bytes) in layout.items():
             data_file = self.path / f"table.f{seqnr}_TSM0"

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -44,6 +45,12 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+#: Sizes, row counts and ids of fast-growing tables: 64-bit (a full tile's MS is
+#: ~2.7 GB, past a 32-bit INTEGER). SQLite keeps INTEGER for ids: only an
+#: INTEGER PRIMARY KEY autoincrements there, and it is 64-bit anyway.
+BigID = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -82,7 +89,7 @@ class SubbandFile(Base):
     tile_id: Mapped[str | None] = mapped_column(ForeignKey("tiles.tile_id"), index=True)
     subband: Mapped[int]
     file_time: Mapped[dt.datetime]
-    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     # accepted | duplicate | late | invalid
     status: Mapped[str] = mapped_column(String(16), default="accepted")
     error: Mapped[str | None] = mapped_column(Text)
@@ -103,10 +110,10 @@ class MeasurementSet(Base):
     mid_time: Mapped[dt.datetime | None]
     ra_deg: Mapped[float | None] = mapped_column(Float)
     dec_deg: Mapped[float | None] = mapped_column(Float)
-    n_rows: Mapped[int | None] = mapped_column(Integer)
+    n_rows: Mapped[int | None] = mapped_column(BigInteger)
     n_channels: Mapped[int | None] = mapped_column(Integer)
     flagged_fraction: Mapped[float | None] = mapped_column(Float)
-    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     tile: Mapped[Tile] = relationship(back_populates="measurement_sets")
@@ -178,7 +185,7 @@ class ForcedPhotometry(Base):
         Index("ix_forced_source_band_epoch", "source_id", "band", "epoch_mjd"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
     image_path: Mapped[str] = mapped_column(String(1024))
     tile_id: Mapped[str | None] = mapped_column(String(32), index=True)
     source_id: Mapped[str] = mapped_column(String(64))

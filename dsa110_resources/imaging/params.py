@@ -85,6 +85,7 @@ class ImagingParams:
     threads: int = 2
     memory_gb: float | None = 8.0  # WSClean -abs-mem; None: WSClean's own default
     extra_args: tuple[str, ...] = field(default=())  # passed through to the backend
+    timeout: float | None = None  # seconds the imager may run; None: child_steps.step_timeout(ms)
 
     def with_overrides(self, **values) -> ImagingParams:
         """A copy with the non-None ``values`` applied (plain numbers get units).

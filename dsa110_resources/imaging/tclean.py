@@ -16,6 +16,7 @@ from pathlib import Path
 import astropy.units as u
 
 from dsa110_resources.casa import run_casa
+from dsa110_resources.child_steps import step_limit
 
 from .params import ImageGrid, ImagingParams
 from .wsclean import RawImages
@@ -106,7 +107,8 @@ def run(ms: Path, workdir: Path, grid: ImageGrid, params: ImagingParams, data_co
     log.info("running tclean on %s: %s", ms, args)
     started = time.perf_counter()
     written = run_casa(
-        "dsa110_resources.imaging.tclean:_tclean_and_export", args, exports, workdir=workdir / "casa"
+        "dsa110_resources.imaging.tclean:_tclean_and_export", args, exports, workdir=workdir / "casa",
+        timeout=step_limit(params.timeout, ms),
     )
     seconds = time.perf_counter() - started
     if "image" not in written:

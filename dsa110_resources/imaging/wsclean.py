@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import astropy.units as u
 
+from ..child_steps import StepTimeoutError, run_tool, step_limit
 from .params import ImageGrid, ImagingParams
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,11 @@ def run(ms: Path, workdir: Path, grid: ImageGrid, params: ImagingParams, data_co
     cmd[1:1] = ["-temp-dir", str(workdir / "tmp")]
     log.info("running %s", " ".join(cmd))
     started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    try:
+        done = run_tool(cmd, step=f"WSClean on {ms}", cwd=workdir, timeout=step_limit(params.timeout, ms))
+    except StepTimeoutError as exc:
+        (workdir / "wsclean.log").write_text(exc.output)
+        raise WSCleanError(str(exc)) from exc
     seconds = time.perf_counter() - started
     output = (done.stdout or "") + (done.stderr or "")
     (workdir / "wsclean.log").write_text(output)

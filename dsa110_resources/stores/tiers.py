@@ -8,9 +8,11 @@ Three tiers, each relocatable:
 
 Products are written under a staging directory and appear at their final
 path only through an atomic rename, so a reader never sees half a product.
-Staging directories carry the writer's PID in their name; ``clean_stale``
-removes those whose writer is gone (a process killed mid-write leaves litter
-that the next run sweeps up).
+Staging names carry their writer's host, boot, PID and start time
+(``owner.Owner``); ``clean_stale`` removes this host's entries whose writer
+is gone (a process killed mid-write leaves litter that the next run sweeps
+up). Another host's entries on a shared stage root may be in flight: they
+are removed only past ``FOREIGN_STALE_SECONDS`` untouched, with a warning.
 """
 
 from __future__ import annotations
@@ -19,16 +21,25 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .owner import Owner
+
+log = logging.getLogger(__name__)
+
 STAGING_PREFIX = ".staging-"
 PARTIAL_PREFIX = ".partial-"
 OLD_PREFIX = ".replaced-"
+#: Other hosts' (and unattributable) staging entries are kept this long after
+#: their last change: far beyond any conversion or publish.
+FOREIGN_STALE_SECONDS = 2 * 86400.0
 
 
 class PathEscapeError(ValueError):
@@ -57,16 +68,6 @@ def free_bytes(path: Path) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -86,7 +87,7 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), f"{a} <-> {b}")
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -125,7 +126,7 @@ def publish(staged: Path, final: Path) -> Path:
     if not staged.exists():
         raise FileNotFoundError(f"nothing staged at {staged}")
     final.parent.mkdir(parents=True, exist_ok=True)
-    token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    token = staging_token()
     if not _same_filesystem(staged, final.parent):
         partial = final.parent / f"{PARTIAL_PREFIX}{token}-{final.name}"
         if staged.is_dir():
@@ -133,35 +134,67 @@ def publish(staged: Path, final: Path) -> Path:
         else:
             shutil.copy2(staged, partial)
         _fsync_tree(partial)
-        _remove(staged)
+        remove_path(staged)
         staged = partial
     if final.exists() or final.is_symlink():
         if _exchange(staged, final):
-            _remove(staged)  # now holds the previous product
+            remove_path(staged)  # now holds the previous product
             return final
         old = final.parent / f"{OLD_PREFIX}{token}-{final.name}"
         os.rename(final, old)
         os.rename(staged, final)
-        _remove(old)
+        remove_path(old)
     else:
         os.rename(staged, final)
     return final
 
 
-def clean_stale(directory: Path) -> list[Path]:
-    """Remove staging/partial/replaced litter whose writing process is gone."""
+def staging_token() -> str:
+    """``<owner>-<random>``: unique, and tells ``clean_stale`` who wrote it."""
+    return f"{Owner.current().token()}-{uuid.uuid4().hex[:8]}"
+
+
+def _last_change(entry: Path) -> float:
+    """Newest mtime of ``entry`` and its direct children (a writer adds files as it goes)."""
+    newest = entry.lstat().st_mtime
+    if entry.is_dir() and not entry.is_symlink():
+        with contextlib.suppress(OSError), os.scandir(entry) as children:
+            for child in children:
+                newest = max(newest, child.stat(follow_symlinks=False).st_mtime)
+    return newest
+
+
+def clean_stale(directory: Path, foreign_age: float = FOREIGN_STALE_SECONDS) -> list[Path]:
+    """Remove staging/partial/replaced litter whose writer is gone.
+
+    This host's entries go once their writer no longer runs; other hosts'
+    (and names without an owner) only after ``foreign_age`` s untouched.
+    """
     removed: list[Path] = []
     directory = Path(directory)
     if not directory.is_dir():
         return removed
+    now = time.time()
     for entry in directory.iterdir():
-        for prefix in (STAGING_PREFIX, PARTIAL_PREFIX, OLD_PREFIX):
-            if entry.name.startswith(prefix):
-                pid_text = entry.name[len(prefix):].split("-", 1)[0]
-                if not pid_text.isdigit() or not _pid_alive(int(pid_text)):
-                    _remove(entry)
-                    removed.append(entry)
-                break
+        prefix = next((p for p in (STAGING_PREFIX, PARTIAL_PREFIX, OLD_PREFIX) if entry.name.startswith(p)), None)
+        if prefix is None:
+            continue
+        owner = Owner.parse(entry.name[len(prefix):])
+        try:
+            if owner is not None and owner.on_this_host():
+                if owner.running():
+                    continue
+            else:
+                age = now - _last_change(entry)
+                if age <= foreign_age:
+                    continue
+                writer = f"host {owner.host}" if owner else "an unknown writer"
+                log.warning("removing %s: staging by %s untouched for %.1f h (limit %.1f h)",
+                            entry, writer, age / 3600, foreign_age / 3600)
+        except FileNotFoundError:  # its writer finished meanwhile
+            continue
+        remove_path(entry)
+        removed.append(entry)
     return removed
 
 
@@ -205,12 +238,12 @@ class StorageTiers:
         root = self.staging_root_for(need_bytes)
         clean_stale(root)
         safe_label = "".join(c if c.isalnum() or c in "-_.:" else "_" for c in label)
-        path = root / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-{safe_label}"
+        path = root / f"{STAGING_PREFIX}{staging_token()}-{safe_label}"
         path.mkdir(parents=True)
         try:
             yield path
         finally:
-            _remove(path)
+            remove_path(path)
 
     def publish(self, staged: Path, *final_parts: str | os.PathLike) -> Path:
         """Publish a staged file/dir to a confined path under the data root."""

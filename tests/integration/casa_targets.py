@@ -33,3 +33,22 @@ def raise_error() -> None:
 
     casatasks.casalog.post("about to fail", "SEVERE")
     raise ValueError("deliberate failure")
+
+
+def hang_with_helper(pidfile: str) -> None:
+    """A step that hangs, with a helper process of its own (as CASA and WSClean start)."""
+    import subprocess
+    import time
+
+    helper = subprocess.Popen(["sleep", "600"])
+    with open(pidfile, "w") as f:
+        f.write(str(helper.pid))
+    time.sleep(600)
+
+
+def utc_to_tai_now() -> float:
+    """Convert the current UTC to TAI: casacore consults the leap-second table."""
+    import casatools
+
+    me = casatools.measures()
+    return me.measure(me.epoch("utc", "today"), "tai")["m0"]["value"]

@@ -69,3 +69,43 @@ def test_exception_carries_the_casa_log_excerpt(tmp_path):
         run_casa("casa_targets:raise_error", workdir=tmp_path)
     assert "deliberate failure" in str(info.value)
     assert "about to fail" in info.value.log_excerpt
+
+
+def test_hung_step_is_killed_with_its_helpers_at_the_configured_limit(tmp_path, monkeypatch, process_gone):
+    # No explicit timeout: the configured one. It must cover the child's start
+    # (importing casatasks: ~3 s idle, 13-18 s on a loaded 2-core box).
+    monkeypatch.setenv("DSA110_STEP_TIMEOUT", "20")
+    pidfile = tmp_path / "helper.pid"
+    with pytest.raises(CasaTaskError, match=r"casa_targets:hang_with_helper.*time limit of 20 s"):
+        run_casa("casa_targets:hang_with_helper", str(pidfile), workdir=tmp_path / "work")
+    assert pidfile.exists(), "the step never started its helper within the limit"
+    assert process_gone(int(pidfile.read_text())), "the hung step's helper process outlived the kill"
+
+
+def test_refreshed_measures_directory_silences_the_leap_second_warning(tmp_path, monkeypatch):
+    """CASA reads TAI_UTC from DSA110_MEASURES_DIR; a fresh table there draws no SEVERE."""
+    import datetime as dt
+    import shutil
+
+    from casacore.tables import table
+
+    from dsa110_resources.casa.measures import packaged_measures_dir
+
+    measures = tmp_path / "measures"
+    shutil.copytree(packaged_measures_dir() / "geodetic", measures / "geodetic")
+    (measures / "ephemerides").symlink_to(packaged_measures_dir() / "ephemerides")
+    with table(str(measures / "geodetic" / "TAI_UTC"), readonly=False, ack=False) as t:
+        t.putkeyword("VS_DATE", dt.datetime.now(dt.UTC).strftime("%Y/%m/%d/%H:%M"))
+    monkeypatch.setenv("DSA110_CASA_DIR", str(tmp_path / "casa"))  # leave the shared site config alone
+    monkeypatch.setenv("DSA110_MEASURES_DIR", str(measures))
+    run_casa("casa_targets:utc_to_tai_now", workdir=tmp_path / "work")
+    log = (tmp_path / "work" / "casa.log").read_text()
+    assert "TAI_UTC seems out-of-date" not in log
+    assert str(measures) in (tmp_path / "casa" / "casasiteconfig.py").read_text()
+
+
+def test_configured_measures_directory_without_tables_fails_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSA110_CASA_DIR", str(tmp_path / "casa"))
+    monkeypatch.setenv("DSA110_MEASURES_DIR", str(tmp_path / "nothing-here"))
+    with pytest.raises(CasaTaskError, match=r"DSA110_MEASURES_DIR: .*nothing-here has no geodetic/TAI_UTC"):
+        run_casa("casa_targets:utc_to_tai_now", workdir=tmp_path / "work")

@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from dsa110_resources.db import (
     Base,
     CalibrationTable,
+    ForcedPhotometry,
     MeasurementSet,
     ProductsDB,
     SubbandFile,
@@ -130,3 +131,66 @@ def test_migrations_match_models(tmp_path):
     with engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
+
+
+FULL_TILE_MS_BYTES = 2_750_000_000  # DATA + CORRECTED_DATA of a full tile: over 2**31
+FULL_TILE_ROWS = 117 * 118 // 2 * 24  # every station slot, autos included
+INT32_MAX = 2**31 - 1
+
+
+def _full_size_rows(db: ProductsDB) -> None:
+    tile_id = "2025-10-13T13:25:07"
+    with db.session() as s:
+        s.add(Tile(tile_id=tile_id, group_time=T0, n_subbands=16))
+        s.add(SubbandFile(path="/in/big_sb00.hdf5", tile_id=tile_id, subband=0, file_time=T0,
+                          size_bytes=3 * INT32_MAX))  # a replayed or concatenated file
+        s.add(MeasurementSet(tile_id=tile_id, path="/ms/full.ms", kind="science", mid_time=T0,
+                             n_rows=FULL_TILE_ROWS, n_channels=768,
+                             size_bytes=FULL_TILE_MS_BYTES))
+    with db.session() as s:
+        ms = s.scalars(select(MeasurementSet)).one()
+        assert ms.size_bytes == FULL_TILE_MS_BYTES and ms.n_rows == FULL_TILE_ROWS
+        assert s.scalars(select(SubbandFile.size_bytes)).one() == 3 * INT32_MAX
+
+
+def test_full_size_numbers_fit_sqlite(tmp_path):
+    _full_size_rows(ProductsDB.sqlite(tmp_path / "p.sqlite"))
+
+
+@pytest.mark.postgres
+def test_full_size_numbers_fit_postgres(postgres_url):
+    """A full tile's MS (~2.7 GB) overflowed a 32-bit column after it was published."""
+    db = ProductsDB(postgres_url)
+    try:
+        _full_size_rows(db)
+        # Forced photometry gains ~1e9 rows a year (sources x tiles x bands): its
+        # ids, and the sequence behind them, must go past 2**31.
+        with db.engine.begin() as c:
+            c.execute(text("SELECT setval(pg_get_serial_sequence('forced_photometry', 'id'), :v)"),
+                      {"v": INT32_MAX + 10})
+        with db.session() as s:
+            row = ForcedPhotometry(image_path="/i.fits", source_id="NVSS J000000+000000", epoch_mjd=60950.0,
+                                   ra_deg=0.0, dec_deg=0.0, flux_jy=0.01, flux_err_jy=0.001)
+            s.add(row)
+            s.flush()
+            assert row.id > INT32_MAX
+    finally:
+        db.dispose()
+
+
+@pytest.mark.postgres
+def test_migrations_match_models_postgres(postgres_url):
+    """The migrated PostgreSQL schema is the models', and every size/count column is 64-bit."""
+    engine = make_engine(postgres_url)
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+            columns = connection.execute(text(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = 'public' AND (column_name LIKE '%bytes' OR column_name = 'n_rows')"
+            )).all()
+        assert diff == []
+        assert len(columns) >= 3 and all(c.data_type == "bigint" for c in columns), columns
+    finally:
+        engine.dispose()

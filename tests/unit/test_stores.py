@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from dsa110_resources.stores import PathEscapeError, StorageTiers, clean_stale, confined, layout, publish
-from dsa110_resources.stores.tiers import STAGING_PREFIX
+from dsa110_resources.stores.owner import Owner
+from dsa110_resources.stores.tiers import FOREIGN_STALE_SECONDS, STAGING_PREFIX
 
 
 @pytest.fixture
@@ -112,6 +116,44 @@ def test_clean_stale_keeps_live_writers(tmp_path):
     live = tmp_path / f"{STAGING_PREFIX}{os.getpid()}-abc-live"
     live.mkdir()
     assert clean_stale(tmp_path) == []
+    assert live.exists()
+
+
+def _staged_by(directory, owner: Owner, label: str):
+    path = directory / f"{STAGING_PREFIX}{owner.token()}-0badc0de-{label}"
+    path.mkdir()
+    (path / "half.ms").mkdir()
+    return path
+
+
+def test_other_hosts_in_flight_staging_is_kept(tmp_path):
+    """On a shared stage root, another host's PIDs say nothing about its writers."""
+    here = Owner.current()
+    dead_pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    in_flight = _staged_by(tmp_path, dataclasses.replace(here, host="dsa-calib-2", pid=int(dead_pid)), "a")
+    assert clean_stale(tmp_path) == []
+    assert in_flight.exists()
+
+
+def test_other_hosts_staging_goes_only_past_the_age_limit_logged(tmp_path, caplog):
+    old = _staged_by(tmp_path, dataclasses.replace(Owner.current(), host="dsa-calib-2"), "old")
+    legacy = tmp_path / f"{STAGING_PREFIX}999999-abcd-legacy"  # a name without an owner
+    legacy.mkdir()
+    long_ago = time.time() - FOREIGN_STALE_SECONDS - 3600
+    for path in (old, old / "half.ms", legacy):
+        os.utime(path, (long_ago, long_ago))
+    with caplog.at_level(logging.WARNING):
+        assert sorted(clean_stale(tmp_path)) == sorted([old, legacy])
+    assert "dsa-calib-2" in caplog.text and "legacy" in caplog.text
+
+
+def test_this_hosts_dead_writers_are_judged_by_boot_pid_and_start(tmp_path):
+    here = Owner.current()
+    live = _staged_by(tmp_path, here, "live")
+    reused_pid = _staged_by(tmp_path, dataclasses.replace(here, start=str(int(here.start) + 1)), "reused")
+    earlier_boot = _staged_by(tmp_path, dataclasses.replace(here, boot="000000000000"), "boot")
+    assert sorted(clean_stale(tmp_path)) == sorted([reused_pid, earlier_boot])
     assert live.exists()
 
 
