@@ -75,17 +75,17 @@ def run_windows(context: AssetExecutionContext) -> list[TileWindow]:
 
 @dataclass
 class WindowOutcomes:
-    """What happened to each window of the run, and the metadata of the products."""
+    """What happened to each window of the run, and the metadata of its product."""
 
     outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)
-    products: list[dict[str, Any]] = field(default_factory=list)
+    products: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def record(self, window: TileWindow, status: str, detail: str = "") -> None:
         self.outcomes[window.key] = (status, detail)
 
     def add_product(self, window: TileWindow, metadata: dict[str, Any]) -> None:
         self.record(window, DONE, metadata.get("tile_id", ""))
-        self.products.append(metadata)
+        self.products[window.key] = metadata
 
     @property
     def any_done(self) -> bool:
@@ -98,11 +98,12 @@ class WindowOutcomes:
         return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
     def events(self, context: AssetExecutionContext) -> Iterator[Any]:
-        """A materialization if anything was made, else an observation saying why not."""
-        table = "\n".join(
-            f"| {key} | {status} | {detail} |" for key, (status, detail) in sorted(self.outcomes.items())
-        )
-        windows_md = MetadataValue.md("| window | outcome | detail |\n|---|---|---|\n" + table)
+        """A materialization if anything was made, else an observation per window saying why not.
+
+        Metadata is attached per partition: in a ranged run Dagster materializes
+        every window of the range, so each window's event carries its own
+        product, or the outcome that explains why it holds none.
+        """
         if not self.any_done:
             context.log.info(f"{context.asset_key.to_user_string()}: nothing to do ({self.summary()})")
             for key, (status, detail) in self.outcomes.items():
@@ -112,12 +113,10 @@ class WindowOutcomes:
                     metadata={"outcome": status, "reason": detail or status},
                 )
             return
-        metadata: dict[str, Any] = {"windows": windows_md, "summary": self.summary()}
-        if len(self.products) == 1:
-            metadata.update(self.products[0])
-        else:
-            metadata["tiles"] = MetadataValue.json(self.products)
-        yield MaterializeResult(metadata=metadata)
+        for key, (status, detail) in self.outcomes.items():
+            metadata = self.products.get(key) or {"reason": detail or status}
+            context.add_asset_metadata({"outcome": status, **metadata}, partition_key=key)
+        yield MaterializeResult(metadata={"run_windows": self.summary()})
 
 
 def measurement_set_for(db, window: TileWindow):
