@@ -50,10 +50,10 @@ class StepTimeoutError(RuntimeError):
 
 
 def _bytes(path: Path) -> int:
+    """Bytes allocated on disk: an MS's never-written MODEL_DATA is a sparse file and costs no time."""
     path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
+    return sum(p.stat().st_blocks * 512 for p in files)
 
 
 def step_timeout(*inputs: str | os.PathLike) -> float:
