@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,9 +32,9 @@ FULL_TILE_MS_BYTES = (
 )
 
 
-def timeout_reason(limit: float) -> str:
+def timeout_reason(limit: float, phase: str = "finish") -> str:
     """The one wording of a time-limit kill, for every kind of child step."""
-    return (f"did not finish within its time limit of {limit:g} s and was killed with its "
+    return (f"did not {phase} within its time limit of {limit:g} s and was killed with its "
             f"process group (the limit is {STEP_TIMEOUT_ENV} seconds per full tile)")
 
 
@@ -49,10 +50,10 @@ class StepTimeoutError(RuntimeError):
 
 
 def _bytes(path: Path) -> int:
+    """Bytes allocated on disk: an MS's never-written MODEL_DATA is a sparse file and costs no time."""
     path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
+    return sum(p.stat().st_blocks * 512 for p in files)
 
 
 def step_timeout(*inputs: str | os.PathLike) -> float:
@@ -74,9 +75,27 @@ def step_limit(timeout: float | None, *inputs: str | os.PathLike) -> float:
 
 
 def kill_group(pid: int) -> None:
-    """SIGKILL the process group led by ``pid`` (gone already: nothing to do)."""
+    """SIGKILL the process group led by ``pid`` (gone already: nothing to do).
+
+    Call it before reaping the leader: an unreaped leader keeps its PID (and
+    so the group id) from being reused by an unrelated process.
+    """
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def wait_exit_unreaped(pid: int, grace: float) -> bool:
+    """Wait up to ``grace`` s for child ``pid`` to exit, leaving it unreaped; True if it did."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:  # already reaped
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def run_tool(cmd: Sequence[str], *, step: str, cwd: str | os.PathLike,

@@ -6,11 +6,14 @@ interpreter with the project's offline config, its own working directory (CASA
 writes scratch files relative to it) and its own log file; on any failure the
 error carries the tail of that log. The child leads a process group of its
 own, killed whole at the step's time limit (``child_steps``) or when the step
-ends, so neither a hung step nor a helper it started outlives it.
+ends, so neither a hung step nor a helper it started outlives it. Starting
+CASA (importing casatasks: seconds, a minute on a loaded host) is timed
+apart from the step, with at least ``MIN_START_SECONDS``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
@@ -19,11 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..child_steps import kill_group, step_limit, timeout_reason
+from ..child_steps import kill_group, step_limit, timeout_reason, wait_exit_unreaped
 from .config import ensure_casa_environment
 from .measures import MEASURES_DIR_ENV, configured_measures_dir, missing_tables
 
 LOG_EXCERPT_LINES = 30
+#: After sending its result, a child has this long to exit on its own
+#: (closing tables, flushing its log) before its group is killed.
+EXIT_GRACE_SECONDS = 30.0
+MIN_START_SECONDS = 300.0
 
 
 class CasaTaskError(RuntimeError):
@@ -61,7 +68,9 @@ def _child(target: str, args, kwargs, workdir: str, logfile: str, conn) -> None:
         from casatasks import casalog
 
         casalog.setlogfile(logfile)
-        result = CasaCall(target).resolve()(*args, **kwargs)
+        function = CasaCall(target).resolve()
+        conn.send(("started", None))
+        result = function(*args, **kwargs)
         conn.send(("ok", result))
     except BaseException:  # report everything, including SystemExit from CASA
         conn.send(("error", traceback.format_exc()))
@@ -106,22 +115,25 @@ def run_casa(
     )
     process.start()
     child.close()
+    status = payload = None
     try:
-        if not parent.poll(limit):
-            raise CasaTaskError(target, timeout_reason(limit), log_tail(logfile))
-        try:
-            status, payload = parent.recv()
-        except EOFError:
-            process.join()
-            raise CasaTaskError(
-                target, f"child process died (exit code {process.exitcode})", log_tail(logfile)
-            ) from None
-        process.join()
+        for phase, seconds in (("start", max(limit, MIN_START_SECONDS)), ("finish", limit)):
+            if not parent.poll(seconds):
+                raise CasaTaskError(target, timeout_reason(seconds, phase), log_tail(logfile))
+            status = payload = None
+            with contextlib.suppress(EOFError):  # the child died without a word
+                status, payload = parent.recv()
+            if status != "started":
+                break
     finally:  # on success, failure, time limit or our own interruption
         parent.close()
-        kill_group(process.pid)
-        process.kill()
+        if status in ("ok", "error"):
+            wait_exit_unreaped(process.pid, EXIT_GRACE_SECONDS)
+        kill_group(process.pid)  # the step and any helper it started
+        process.kill()  # in case it died before making its own group
         process.join()
+    if status is None:
+        raise CasaTaskError(target, f"child process died (exit code {process.exitcode})", log_tail(logfile))
     if status != "ok":
         raise CasaTaskError(target, payload.strip().splitlines()[-1], log_tail(logfile) + "\n" + payload)
     return payload

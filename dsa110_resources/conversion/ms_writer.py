@@ -428,19 +428,30 @@ def _untrusted(tree: Path) -> str | None:
     Only regular files and directories owned by us, none writable by others,
     are copied; a symlink would put another file's bytes into the MS.
     """
+    if why := _bad_entry(Path(tree)):  # first: walking a symlinked top would follow it
+        return why
+    for directory, dirs, files in os.walk(tree, followlinks=False, onerror=_raise):
+        for name in [*dirs, *files]:
+            if why := _bad_entry(Path(directory, name)):
+                return why
+    return None
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
+def _bad_entry(path: Path) -> str | None:
+    info = os.lstat(path)
     uid = os.geteuid()
-    for directory, dirs, files in os.walk(tree, followlinks=False):
-        for name in [None, *dirs, *files]:
-            path = Path(directory) if name is None else Path(directory, name)
-            info = os.lstat(path)
-            if stat.S_ISLNK(info.st_mode):
-                return f"{path} is a symlink"
-            if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
-                return f"{path} is not a regular file or directory"
-            if info.st_uid != uid:
-                return f"{path} is owned by uid {info.st_uid}, not {uid}"
-            if info.st_mode & stat.S_IWOTH:
-                return f"{path} is writable by anyone"
+    if stat.S_ISLNK(info.st_mode):
+        return f"{path} is a symlink"
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        return f"{path} is not a regular file or directory"
+    if info.st_uid != uid:
+        return f"{path} is owned by uid {info.st_uid}, not {uid}"
+    if info.st_mode & stat.S_IWOTH:
+        return f"{path} is writable by anyone"
     return None
 
 

@@ -81,11 +81,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database to ``revision`` (default: the newest).
 
     Concurrent callers queue on a lock; Alembic reads the current revision
-    only once it holds the lock, so followers find nothing left to do.
+    only once it holds the lock, so followers find nothing left to do. The
+    whole upgrade is one transaction, on SQLite too, so a migration that dies
+    part-way leaves the old schema, not half of the new one.
     """
     config = alembic_config()
     with _sqlite_migration_lock(engine), engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
+        if engine.dialect.name == "sqlite":
+            # pysqlite runs DDL outside any transaction unless one is open.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
             # Transaction-scoped: released at commit or rollback, even on a crash.
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection

@@ -72,13 +72,10 @@ def test_exception_carries_the_casa_log_excerpt(tmp_path):
 
 
 def test_hung_step_is_killed_with_its_helpers_at_the_configured_limit(tmp_path, monkeypatch, process_gone):
-    # No explicit timeout: the configured one. It must cover the child's start
-    # (importing casatasks: ~3 s idle, 13-18 s on a loaded 2-core box).
-    monkeypatch.setenv("DSA110_STEP_TIMEOUT", "20")
+    monkeypatch.setenv("DSA110_STEP_TIMEOUT", "3")  # no explicit timeout: the configured one
     pidfile = tmp_path / "helper.pid"
-    with pytest.raises(CasaTaskError, match=r"casa_targets:hang_with_helper.*time limit of 20 s"):
+    with pytest.raises(CasaTaskError, match=r"casa_targets:hang_with_helper.*not finish within .* 3 s"):
         run_casa("casa_targets:hang_with_helper", str(pidfile), workdir=tmp_path / "work")
-    assert pidfile.exists(), "the step never started its helper within the limit"
     assert process_gone(int(pidfile.read_text())), "the hung step's helper process outlived the kill"
 
 

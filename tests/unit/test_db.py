@@ -194,3 +194,21 @@ def test_migrations_match_models_postgres(postgres_url):
         assert len(columns) >= 3 and all(c.data_type == "bigint" for c in columns), columns
     finally:
         engine.dispose()
+
+
+def test_failed_first_migration_leaves_no_half_schema_sqlite(tmp_path):
+    """A migration that dies part-way (here: a clashing table) is rolled back whole,
+    so the next open starts again from an empty database instead of failing forever."""
+    url = sqlite_url(tmp_path / "p.sqlite")
+    engine = make_engine(url)
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE mosaics (x INTEGER)"))  # migration 0003 creates this
+    with pytest.raises(Exception, match="mosaics"):
+        upgrade(engine)
+    with engine.connect() as c:
+        tables = {row[0] for row in c.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
+    assert tables == {"mosaics"}, f"a failed migration left {sorted(tables - {'mosaics'})} behind"
+    with engine.begin() as c:
+        c.execute(text("DROP TABLE mosaics"))
+    engine.dispose()
+    ProductsDB(url)  # and the database opens cleanly afterwards

@@ -39,6 +39,20 @@ def test_planted_symlink_is_never_copied_into_a_product(tmp_path):
     assert _links(_template(root)) == [], "the bad cache entry was not rebuilt"
 
 
+@pytest.mark.parametrize("points_to", ["directory", "file"])
+def test_template_entry_replaced_by_a_symlink_is_rebuilt(tmp_path, points_to):
+    root, elsewhere = tmp_path / "templates", tmp_path / "elsewhere"
+    _make_ms(tmp_path / "first.ms", root)
+    template = _template(root).parent
+    template.rename(elsewhere)
+    if points_to == "file":
+        elsewhere = tmp_path / "host-secret"
+        elsewhere.write_text("private")
+    template.symlink_to(elsewhere)  # the whole entry now points out of the cache
+    ms = _make_ms(tmp_path / "second.ms", root)
+    assert _links(ms) == [] and not template.is_symlink()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a file away needs root")
 def test_entry_owned_by_someone_else_is_rebuilt(tmp_path):
     root = tmp_path / "templates"
