@@ -19,7 +19,9 @@ its run records it in the products database.
 A tile whose name lies outside the tile partitions (before
 ``DSA110_PARTITION_START``, or more than ``FUTURE_SLACK`` ahead of the
 clock) can never run: the tick quarantines its files with the reason and
-goes on. A tile in the current, still open window waits for it to close.
+goes on. A tile in the current, still open window waits for it to close,
+and a tile with a file changed within ``IngestResource.settle_seconds``
+waits for the writer or copier to finish.
 """
 
 from __future__ import annotations
@@ -145,6 +147,9 @@ def plan_tile_runs(
             continue
         state = (TileState.WAITING if group.time >= open_from else
                  group.state(now=now, wait=ingest.incomplete_wait, min_subbands=ingest.min_subbands))
+        if state is not TileState.WAITING and (now - group.newest_mtime()) < dt.timedelta(
+                seconds=ingest.settle_seconds):
+            state = TileState.WAITING  # a file is still being written or copied
         if state is TileState.WAITING:
             waiting.append(group)
             blocked = blocked or after_mark
@@ -209,7 +214,7 @@ def incoming_tiles_sensor(
     new_cursor = plan.cursor()
     if not plan.requests:
         reason = (
-            f"{len(plan.waiting)} tile(s) waiting for stragglers"
+            f"{len(plan.waiting)} tile(s) waiting for stragglers or files still being written"
             if plan.waiting
             else f"no new tiles in {ingest.incoming} ({len(files)} files listed)"
         )
