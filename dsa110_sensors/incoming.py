@@ -147,8 +147,8 @@ def plan_tile_runs(
             continue
         state = (TileState.WAITING if group.time >= open_from else
                  group.state(now=now, wait=ingest.incomplete_wait, min_subbands=ingest.min_subbands))
-        if state is not TileState.WAITING and (now - group.newest_mtime()) < dt.timedelta(
-                seconds=ingest.settle_seconds):
+        settle = dt.timedelta(seconds=ingest.settle_seconds)
+        if state is not TileState.WAITING and settle and now - group.newest_mtime() < settle:
             state = TileState.WAITING  # a file is still being written or copied
         if state is TileState.WAITING:
             waiting.append(group)
