@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from dsa110_resources.conversion import (
+    FileNotReady,
     InconsistentTile,
     InvalidSubbandFile,
     TileGroup,
@@ -130,8 +131,7 @@ def subband_group(
         try:
             tile = validate_tile(group.tile_id, list(group.files.values()))
         except (InvalidSubbandFile, InconsistentTile) as exc:
-            bad = [exc.path] if isinstance(exc, InvalidSubbandFile) else (exc.paths or group.paths)
-            why = not_yet_readable(exc, bad, ingest.settle)
+            why = not_yet_readable(exc, ingest.settle, group.paths)
             if why is not None and context.retry_number < ingest.unready_retries:
                 context.log.warning(f"tile {group.tile_id}: not yet readable ({why}): retrying")
                 outcomes.record(window, SKIPPED, f"{group.tile_id}: not yet readable: {why}")
@@ -228,6 +228,10 @@ def measurement_set(
 ):
     db, tiers = products_db.db(), storage.tiers()
     outcomes = WindowOutcomes()
+    unready: list[str] = []
+    # A file that changed since subband_group read it is retried like there;
+    # on the last try it is judged as it is.
+    settle = ingest.settle if context.retry_number < ingest.unready_retries else None
     for window in run_windows(context):
         tile = _ready_tile(db, window)
         if tile is None:
@@ -235,7 +239,11 @@ def measurement_set(
             continue
         kind = "calibrators" if tile.calibrator else "science"
         try:
-            result = convert_tile(_group_from_db(db, tile, ingest), tiers, kind=kind, db=db)
+            result = convert_tile(_group_from_db(db, tile, ingest), tiers, kind=kind, db=db, settle=settle)
+        except FileNotReady as exc:
+            context.log.warning(f"{exc}: retrying")
+            unready.append(str(exc))
+            continue
         except TileQuarantined as exc:
             outcomes.record(window, FAILED, str(exc))
             context.log.error(str(exc))
@@ -260,6 +268,8 @@ def measurement_set(
                 "convert_seconds": round(result.timings.get("total", 0.0), 2),
             },
         )
+    if unready:
+        raise RetryRequested(max_retries=ingest.unready_retries, seconds_to_wait=ingest.settle_seconds)
     yield from outcomes.events(context)
 
 

@@ -20,12 +20,26 @@ import astropy.units as u
 DEFAULT_SETTLE = 30 * u.s
 
 
-def not_yet_readable(error: Exception, paths: Iterable[Path], settle: u.Quantity,
+class FileNotReady(RuntimeError):
+    """A tile's file is not yet readable (see ``not_yet_readable``): try again later."""
+
+    def __init__(self, tile_id: str, why: str):
+        self.tile_id, self.why = tile_id, why
+        super().__init__(f"tile {tile_id}: not yet readable: {why}")
+
+
+def not_yet_readable(error: Exception, settle: u.Quantity, tile_paths: Iterable[Path] = (),
                      now: float | None = None) -> str | None:
-    """Why ``error`` (raised reading ``paths``) may heal by itself, else None."""
+    """Why ``error`` may heal by itself, else None (corrupt).
+
+    The files looked at are the one the error names (``path``), else those it
+    names (``paths``), else ``tile_paths``.
+    """
     cause = error.__cause__ or error
     if isinstance(cause, OSError) and "lock" in str(cause).lower():
         return "locked by its writer (HDF5 file lock)"
+    named = getattr(error, "path", None)
+    paths = [named] if named is not None else list(getattr(error, "paths", None) or tile_paths)
     now = time.time() if now is None else now
     for path in paths:
         try:

@@ -31,6 +31,7 @@ from dsa110_resources.db.session import sqlite_url
 from dsa110_resources.conversion.resource import IngestResource
 from dsa110_resources.simulation import SimulationConfig, calibrator_transit_start, write_tile
 from dsa110_resources.stores.resource import StorageResource
+from writers import held_open_by_writer
 
 pytestmark = pytest.mark.casa
 START = Time("2025-10-13T13:25:07", scale="utc")
@@ -209,24 +210,11 @@ def test_a_file_still_being_copied_is_retried_not_quarantined(site):
         assert s.scalars(select(Tile.status)).all() == ["converted"]
 
 
-#: A writer that holds a file open (HDF5 locks it against readers) until its stdin closes.
-_HOLD_OPEN = "import sys, h5py\nwith h5py.File(sys.argv[1], 'r+'):\n    print('open', flush=True)\n    sys.stdin.read()\n"
-
-
 def test_a_file_locked_by_its_writer_is_quarantined_after_the_bounded_wait(site):
-    import subprocess
-    import sys
-
     definitions, data, truth = site
     victim = sorted(truth.files.values())[0]
-    writer = subprocess.Popen([sys.executable, "-c", _HOLD_OPEN, str(victim)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert writer.stdout.readline().strip() == "open"
+    with held_open_by_writer(victim):
         result = run(definitions, WINDOW, DagsterInstance.ephemeral(), job="tile_job")
-    finally:
-        writer.stdin.close()
-        writer.wait(60)
     assert not result.success
     assert len(events(result, DagsterEventType.STEP_UP_FOR_RETRY)) == 3
     reason = next((data / "quarantine").glob("*/*/reason.txt")).read_text()
