@@ -76,6 +76,7 @@ def environment(settings: DemoSettings) -> dict[str, str]:
         # The tiny preset writes 2 subbands: let the completeness rule admit them.
         DSA110_MIN_SUBBANDS="1" if settings.preset == "tiny" else env.get("DSA110_MIN_SUBBANDS", "12"),
         DSA110_INCOMPLETE_WAIT=str(max(10.0, 600.0 / settings.speedup)),
+        DSA110_SETTLE=str(max(2.0, 30.0 / settings.speedup)),
     )
     return env
 

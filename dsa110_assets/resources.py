@@ -65,6 +65,7 @@ def resources_for(environment: str | None = None) -> dict:
             ),
             incomplete_wait_seconds=float(os.environ.get("DSA110_INCOMPLETE_WAIT", 600)),
             min_subbands=int(os.environ.get("DSA110_MIN_SUBBANDS", 12)),
+            settle_seconds=float(os.environ.get("DSA110_SETTLE", 30)),
         ),
         "sky_catalog": SkyCatalogResource(path=os.environ.get("DSA110_SKY_CATALOG")),
         "imaging": ImagingResource(backend=os.environ.get("DSA110_IMAGER")),

@@ -21,12 +21,14 @@ from dagster import (
     AssetExecutionContext,
     Failure,
     MetadataValue,
+    RetryRequested,
     asset_check,
 )
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from dsa110_resources.conversion import (
+    FileNotReady,
     InconsistentTile,
     InvalidSubbandFile,
     TileGroup,
@@ -40,6 +42,7 @@ from dsa110_resources.conversion import (
 )
 from dsa110_resources.calibration.transits import TilePointing, best_transit
 from dsa110_resources.conversion import ValidatedTile, registry
+from dsa110_resources.conversion.arrival import not_yet_readable
 from dsa110_resources.db import MeasurementSet, Tile
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.conversion.resource import IngestResource
@@ -93,7 +96,8 @@ def _known_tiles(db, window: TileWindow) -> list[str]:
     description=(
         "The subband files of the tile in this window: grouped, checked for completeness,"
         " duplicates and late arrivals, validated (headers, shapes, frequencies, antennas,"
-        " times, declination). A bad file quarantines the tile with the reason."
+        " times, declination). A bad file quarantines the tile with the reason; a file still"
+        " being written is retried first."
     ),
 )
 def subband_group(
@@ -105,6 +109,7 @@ def subband_group(
     db, tiers = products_db.db(), storage.tiers()
     outcomes = WindowOutcomes()
     failures: list[str] = []
+    unready: list[str] = []  # files still being written: retry, quarantine only after a bounded wait
     for window in run_windows(context):
         group = tile_in_window(ingest, window, _known_tiles(db, window))
         if group is None:
@@ -126,11 +131,20 @@ def subband_group(
         try:
             tile = validate_tile(group.tile_id, list(group.files.values()))
         except (InvalidSubbandFile, InconsistentTile) as exc:
-            directory = quarantine_tile(tiers, group.tile_id, group.paths, str(exc))
-            registry.record_quarantine(db, group, str(exc), bad_path=getattr(exc, "path", None))
-            context.log.error(f"tile {group.tile_id} quarantined in {directory}: {exc}")
-            outcomes.record(window, FAILED, f"{group.tile_id} quarantined: {exc}")
-            failures.append(str(exc))
+            why = not_yet_readable(exc, ingest.settle, group.paths)
+            if why is not None and context.retry_number < ingest.unready_retries:
+                context.log.warning(f"tile {group.tile_id}: not yet readable ({why}): retrying")
+                outcomes.record(window, SKIPPED, f"{group.tile_id}: not yet readable: {why}")
+                unready.append(f"{group.tile_id}: {why}")
+                continue
+            reason = str(exc) if why is None else (
+                f"{exc}; still not readable after {context.retry_number} retries "
+                f"{ingest.settle_seconds:g} s apart ({why})")
+            directory = quarantine_tile(tiers, group.tile_id, group.paths, reason)
+            registry.record_quarantine(db, group, reason, bad_path=getattr(exc, "path", None))
+            context.log.error(f"tile {group.tile_id} quarantined in {directory}: {reason}")
+            outcomes.record(window, FAILED, f"{group.tile_id} quarantined: {reason}")
+            failures.append(reason)
             continue
         declination = float(np.degrees(tile.reference.declination_rad))
         transit = calibrator_transit(tile)
@@ -155,6 +169,8 @@ def subband_group(
                 "warnings": "; ".join(tile.warnings) or "none",
             },
         )
+    if unready:  # the whole step again later; the windows done so far are cheap to redo
+        raise RetryRequested(max_retries=ingest.unready_retries, seconds_to_wait=ingest.settle_seconds)
     if failures and not outcomes.any_done:
         raise Failure(
             description="; ".join(failures),
@@ -212,6 +228,10 @@ def measurement_set(
 ):
     db, tiers = products_db.db(), storage.tiers()
     outcomes = WindowOutcomes()
+    unready: list[str] = []
+    # A file that changed since subband_group read it is retried like there;
+    # on the last try it is judged as it is.
+    settle = ingest.settle if context.retry_number < ingest.unready_retries else None
     for window in run_windows(context):
         tile = _ready_tile(db, window)
         if tile is None:
@@ -219,7 +239,11 @@ def measurement_set(
             continue
         kind = "calibrators" if tile.calibrator else "science"
         try:
-            result = convert_tile(_group_from_db(db, tile, ingest), tiers, kind=kind, db=db)
+            result = convert_tile(_group_from_db(db, tile, ingest), tiers, kind=kind, db=db, settle=settle)
+        except FileNotReady as exc:
+            context.log.warning(f"{exc}: retrying")
+            unready.append(str(exc))
+            continue
         except TileQuarantined as exc:
             outcomes.record(window, FAILED, str(exc))
             context.log.error(str(exc))
@@ -244,6 +268,8 @@ def measurement_set(
                 "convert_seconds": round(result.timings.get("total", 0.0), 2),
             },
         )
+    if unready:
+        raise RetryRequested(max_retries=ingest.unready_retries, seconds_to_wait=ingest.settle_seconds)
     yield from outcomes.events(context)
 
 

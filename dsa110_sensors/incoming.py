@@ -19,7 +19,9 @@ its run records it in the products database.
 A tile whose name lies outside the tile partitions (before
 ``DSA110_PARTITION_START``, or more than ``FUTURE_SLACK`` ahead of the
 clock) can never run: the tick quarantines its files with the reason and
-goes on. A tile in the current, still open window waits for it to close.
+goes on. A tile in the current, still open window waits for it to close,
+and a tile with a file changed within ``IngestResource.settle_seconds``
+waits for the writer or copier to finish.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def plan_tile_runs(
     (requested on earlier ticks) and the mark's own; any other ready tile is
     requested, before the mark or not.
     """
-    recorded = set(known_tiles)
+    recorded, launched = set(known_tiles), set(launched)
     groups = group_tiles(files, tolerance=ingest.tolerance,
                          known_tiles=[*recorded, *([high_water_mark] if high_water_mark else [])])
     mark = parse_tile_id(high_water_mark) if high_water_mark else None
@@ -145,6 +147,9 @@ def plan_tile_runs(
             continue
         state = (TileState.WAITING if group.time >= open_from else
                  group.state(now=now, wait=ingest.incomplete_wait, min_subbands=ingest.min_subbands))
+        settle = dt.timedelta(seconds=ingest.settle_seconds)
+        if state is not TileState.WAITING and settle and now - group.newest_mtime() < settle:
+            state = TileState.WAITING  # a file is still being written or copied
         if state is TileState.WAITING:
             waiting.append(group)
             blocked = blocked or after_mark
@@ -154,7 +159,7 @@ def plan_tile_runs(
             new_mark = group.time
     new_mark_id = format_timestamp(new_mark) if new_mark else None
     oldest = listing_start(new_mark_id)
-    still_listed = sorted(t for t in {*launched, *(g.tile_id for g, _ in requests)}
+    still_listed = sorted(t for t in launched | {g.tile_id for g, _ in requests}
                           if oldest is None or parse_tile_id(t) >= oldest)
     return TilePlan(requests=requests, waiting=waiting, handled=handled, outside=outside,
                     high_water_mark=new_mark_id, launched=still_listed)
@@ -202,14 +207,17 @@ def incoming_tiles_sensor(
     now = dt.datetime.now(dt.UTC)
     plan = plan_tile_runs(files, mark, ingest, now, registry.tile_ids_since(db, since),
                           cursor.get("launched", []))
-    for group in plan.outside:
-        context.log.error(f"quarantined: {quarantine_outside(group, storage.tiers(), db, now)}")
+    for group in plan.outside:  # left out of the plan whatever happens here
+        try:
+            context.log.error(f"quarantined: {quarantine_outside(group, storage.tiers(), db, now)}")
+        except OSError as exc:
+            context.log.error(f"tile {group.tile_id} is outside the partitions; quarantining failed: {exc}")
     for path in registry.record_late_arrivals(db, plan.handled):
         context.log.warning(f"{path.name} arrived after its tile was converted: recorded, not merged")
     new_cursor = plan.cursor()
     if not plan.requests:
         reason = (
-            f"{len(plan.waiting)} tile(s) waiting for stragglers"
+            f"{len(plan.waiting)} tile(s) waiting for stragglers or files still being written"
             if plan.waiting
             else f"no new tiles in {ingest.incoming} ({len(files)} files listed)"
         )

@@ -12,6 +12,7 @@ tiles aside. Usable from a notebook: nothing here imports Dagster or CASA.
     result = convert_to_path(tile, "/tmp/tile.ms")
 """
 
+from .arrival import FileNotReady, not_yet_readable
 from .convert import (
     ConversionOptions,
     ConversionResult,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_INCOMPLETE_WAIT",
     "ConversionOptions",
     "ConversionResult",
+    "FileNotReady",
     "InconsistentTile",
     "InvalidSubbandFile",
     "SubbandHeader",
@@ -64,6 +66,7 @@ __all__ = [
     "format_timestamp",
     "group_tiles",
     "meridian_centre",
+    "not_yet_readable",
     "parse_subband_name",
     "parse_tile_id",
     "quarantine_tile",

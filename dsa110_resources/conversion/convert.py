@@ -32,6 +32,7 @@ from astropy.time import Time
 from .. import constants
 from ..stores import StorageTiers, layout
 from . import kernels, ms_writer, phasing
+from .arrival import FileNotReady, not_yet_readable
 from .grouping import SubbandPath, TileGroup
 from .ms_writer import MSMetadata, jd_to_ms_time
 from .quarantine import TileQuarantined, quarantine_tile
@@ -469,12 +470,14 @@ def _stage_write_publish(tiers: StorageTiers, tile: ValidatedTile, final: os.Pat
 
 def convert_tile(group: TileGroup, tiers: StorageTiers, *, kind: str = "science",
                  db=None, options: ConversionOptions = ConversionOptions(),
-                 quarantine_mode: str = "move") -> ConversionResult:
+                 quarantine_mode: str = "move", settle: u.Quantity | None = None) -> ConversionResult:
     """The pipeline's step: one tile group to ``ms/<kind>/YYYY-MM-DD/<tile>.ms``.
 
     A bad file (unreadable, wrong shapes/frequencies, inconsistent with the
     others) quarantines the tile, marks it in ``db`` (a ProductsDB, optional)
-    and raises TileQuarantined; the caller goes on with the next tile.
+    and raises TileQuarantined; the caller goes on with the next tile. With
+    ``settle``, a file that may still be arriving (locked by its writer, or
+    changed within ``settle``) raises FileNotReady instead, nothing moved.
     """
     final = layout.ms_path(group.tile_id, kind)
     try:
@@ -483,6 +486,9 @@ def convert_tile(group: TileGroup, tiers: StorageTiers, *, kind: str = "science"
     except (InvalidSubbandFile, InconsistentTile) as exc:
         reason = str(exc)
         bad = getattr(exc, "path", None)
+        why = None if settle is None else not_yet_readable(exc, settle, group.paths)
+        if why is not None:
+            raise FileNotReady(group.tile_id, why) from exc
         directory = quarantine_tile(tiers, group.tile_id, group.paths + [d.path for d in group.duplicates],
                                     reason, mode=quarantine_mode)
         if db is not None:

@@ -9,6 +9,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from .. import constants
+from .arrival import DEFAULT_SETTLE
 
 
 class IngestResource(ConfigurableResource):
@@ -22,6 +23,16 @@ class IngestResource(ConfigurableResource):
     incomplete_wait_seconds: float = Field(
         default=600.0,
         description="How long a 12-15 subband tile waits for stragglers before converting.",
+    )
+    settle_seconds: float = Field(
+        default=float(DEFAULT_SETTLE.to_value(u.s)),
+        description="A file changed this recently is still being written: its tile waits, "
+                    "and a read failure is retried instead of quarantined.",
+    )
+    unready_retries: int = Field(
+        default=10,
+        description="Retries (settle_seconds apart) of a tile whose file is not yet readable "
+                    "before it is quarantined.",
     )
     min_subbands: int = Field(
         default=constants.MIN_SUBBANDS_FOR_CONVERSION,
@@ -39,3 +50,7 @@ class IngestResource(ConfigurableResource):
     @property
     def incomplete_wait(self) -> u.Quantity:
         return self.incomplete_wait_seconds * u.s
+
+    @property
+    def settle(self) -> u.Quantity:
+        return self.settle_seconds * u.s

@@ -47,6 +47,7 @@ def dagster(tmp_path):
         "DSA110_SENSOR_INTERVAL": "5",
         "DSA110_MIN_SUBBANDS": "1",  # the tiny preset writes 2 subbands
         "DSA110_INCOMPLETE_WAIT": "0",
+        "DSA110_SETTLE": "1",  # files land by atomic rename: nothing is written in place
     }
     dev = DagsterDev(tmp_path / "dagster_home", env)
     try:

@@ -7,6 +7,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import astropy.units as u
 import h5py
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from dsa110_resources.cli import main
 from dsa110_resources.conversion import TileQuarantined, convert_tile, convert_to_path, find_tiles
 from dsa110_resources.stores import StorageTiers
+from writers import held_open_by_writer
 from dsa110_resources.simulation import SimulationConfig, write_tile
 
 START = Time("2025-10-13T13:25:07", scale="utc")
@@ -114,3 +116,17 @@ def test_a_file_whose_name_disagrees_with_its_data_is_rejected(incoming, tmp_pat
     message = str(error.value)
     assert misnamed.name in message and "name time" in message and "13:25:0" in message
     assert not (tmp_path / "data" / "ms").exists()
+
+
+def test_convert_tile_leaves_a_file_held_by_its_writer_for_later(incoming, tmp_path):
+    from dsa110_resources.conversion import FileNotReady
+
+    group = find_tiles(incoming)[0]
+    victim = group.paths[0]
+    tiers = StorageTiers(data_root=tmp_path / "data", fast_root=tmp_path / "fast")
+    with held_open_by_writer(victim):
+        with pytest.raises(FileNotReady, match="lock"):
+            convert_tile(group, tiers, settle=30 * u.s)
+        assert victim.exists() and not (tmp_path / "data" / "quarantine").exists()
+        with pytest.raises(TileQuarantined, match=victim.name):  # no settle: judged now
+            convert_tile(group, tiers)

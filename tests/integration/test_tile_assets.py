@@ -1,6 +1,8 @@
 """The per-tile chain materialised in process on a tiny simulated tile, with its checks."""
 
 import datetime as dt
+import os
+import time
 
 import pytest
 from astropy.time import Time
@@ -29,6 +31,7 @@ from dsa110_resources.db.session import sqlite_url
 from dsa110_resources.conversion.resource import IngestResource
 from dsa110_resources.simulation import SimulationConfig, calibrator_transit_start, write_tile
 from dsa110_resources.stores.resource import StorageResource
+from writers import held_open_by_writer
 
 pytestmark = pytest.mark.casa
 START = Time("2025-10-13T13:25:07", scale="utc")
@@ -50,7 +53,8 @@ def make_site(tmp_path, start, config, catalog=None):
         "products_db": ProductsDBResource(url=sqlite_url(data / "state" / "products.sqlite")),
         # The tiny preset writes 2 subbands; the completeness rule is an operator knob.
         "ingest": IngestResource(
-            incoming_dir=str(data / "incoming"), min_subbands=1, incomplete_wait_seconds=0
+            incoming_dir=str(data / "incoming"), min_subbands=1, incomplete_wait_seconds=0,
+            settle_seconds=2, unready_retries=3,
         ),
         "casa": CasaResource(),
         "sky_catalog": SkyCatalogResource(path=str(catalog) if catalog else None),
@@ -152,7 +156,8 @@ def test_empty_window_ends_as_no_data(site):
 def test_corrupt_file_quarantines_the_tile_and_names_the_file(site):
     definitions, data, truth = site
     bad = sorted(truth.files.values())[0]
-    bad.write_bytes(bad.read_bytes()[:4096])  # truncated mid-write
+    bad.write_bytes(bad.read_bytes()[:4096])  # truncated mid-write, and the writer long gone
+    os.utime(bad, (time.time() - 3600, time.time() - 3600))
     result = run(definitions, WINDOW, DagsterInstance.ephemeral(), job="tile_job")
     assert not result.success
     failure = events(result, DagsterEventType.STEP_FAILURE)[0]
@@ -166,6 +171,54 @@ def test_corrupt_file_quarantines_the_tile_and_names_the_file(site):
     with db.session() as s:
         assert s.scalars(select(Tile.status)).all() == ["quarantined"]
         assert s.scalars(select(MeasurementSet)).all() == []
+
+
+def _copy_slowly(victim, whole: bytes, db_file) -> None:
+    """Keep the partial file growing until the run's first look at the tile
+    (its files are in the products DB), then finish the copy."""
+    import sqlite3
+
+    first_look, deadline = None, time.time() + 60
+    while time.time() < deadline and (first_look is None or time.time() - first_look < 0.5):
+        os.utime(victim)  # still being written
+        try:
+            with sqlite3.connect(db_file) as db:
+                if first_look is None and db.execute("select count(*) from subband_files").fetchone()[0]:
+                    first_look = time.time()
+        except sqlite3.Error:
+            pass  # not created yet
+        time.sleep(0.1)
+    victim.write_bytes(whole)
+
+
+def test_a_file_still_being_copied_is_retried_not_quarantined(site):
+    import threading
+
+    definitions, data, truth = site
+    victim = sorted(truth.files.values())[-1]
+    whole = victim.read_bytes()
+    victim.write_bytes(whole[: len(whole) // 3])  # the copy is a third done
+    copier = threading.Thread(target=_copy_slowly, args=(victim, whole, data / "state" / "products.sqlite"))
+    copier.start()
+    result = run(definitions, WINDOW, DagsterInstance.ephemeral())
+    copier.join()
+    assert result.success
+    assert events(result, DagsterEventType.STEP_UP_FOR_RETRY)
+    assert not (data / "quarantine").exists() and victim.read_bytes() == whole
+    db = ProductsDB(sqlite_url(data / "state" / "products.sqlite"))
+    with db.session() as s:
+        assert s.scalars(select(Tile.status)).all() == ["converted"]
+
+
+def test_a_file_locked_by_its_writer_is_quarantined_after_the_bounded_wait(site):
+    definitions, data, truth = site
+    victim = sorted(truth.files.values())[0]
+    with held_open_by_writer(victim):
+        result = run(definitions, WINDOW, DagsterInstance.ephemeral(), job="tile_job")
+    assert not result.success
+    assert len(events(result, DagsterEventType.STEP_UP_FOR_RETRY)) == 3
+    reason = next((data / "quarantine").glob("*/*/reason.txt")).read_text()
+    assert victim.name in reason and "still not readable" in reason and "lock" in reason
 
 
 @pytest.mark.slow

@@ -52,7 +52,8 @@ def tick(ingest, cursor=None):
 
 @pytest.fixture
 def ingest(tmp_path):
-    return IngestResource(incoming_dir=str(tmp_path / "incoming"), incomplete_wait_seconds=300)
+    return IngestResource(incoming_dir=str(tmp_path / "incoming"), incomplete_wait_seconds=300,
+                          settle_seconds=0)
 
 
 def test_late_file_for_a_converted_tile_is_recorded_not_relaunched(ingest, tmp_path):
@@ -209,3 +210,14 @@ def test_the_database_follows_the_grouping_until_the_tile_is_final(tmp_path):
     sync_groups(db, group_tiles(list_recent_files(incoming, None)))
     group = recorded_group(db, "2025-10-13T13:25:07")
     assert group.files[4].path == real and [d.path for d in group.duplicates] == [stray]
+
+
+def test_a_tile_still_being_written_waits_until_its_files_settle(tmp_path):
+    ingest = IngestResource(incoming_dir=str(tmp_path / "incoming"), settle_seconds=60)
+    paths = drop_tile(tmp_path / "incoming", T0)  # 16 names, the last still growing
+    result, cursor = tick(ingest)
+    assert result.run_requests == [] and "being written" in result.skip_reason.skip_message
+    for path in paths:
+        os.utime(path, (time.time() - 61, time.time() - 61))
+    result, cursor = tick(ingest, json.dumps(cursor))
+    assert [r.run_key for r in result.run_requests] == ["2025-10-13T13:25:07"]
