@@ -3,8 +3,9 @@
 Order, and why:
 
 1. Exact zeros and non-finite values (dropped correlator data, missing
-   subbands) are flagged first, with casacore, so RFI detection never sees
-   them as "quiet" data.
+   subbands) are flagged first, so RFI detection never sees them as "quiet"
+   data: by the converter as it writes the MS (its ``DSA110_ZEROS_FLAGGED``
+   keyword; DATA need not be read again), else here with casacore.
 2. RFI on cross-correlations with AOFlagger's SumThreshold, through the Debian
    ``aoflagger`` command line (its Python bindings are not importable from the
    venv, and the CLI reads the MS natively). The strategy below is the generic
@@ -214,6 +215,16 @@ def flag_fractions(ms: str | Path, merge: np.ndarray | None = None) -> FlagSumma
                        per_antenna_live=per_antenna_live)
 
 
+def _zeros_flagged_at_conversion(ms: Path) -> bool:
+    """The converter flagged DATA's zeros and NaNs as it wrote them (no second scan needed)."""
+    from casacore.tables import table
+
+    from dsa110_resources.conversion.ms_writer import ZEROS_FLAGGED
+
+    with table(str(ms), ack=False) as t:
+        return bool(ZEROS_FLAGGED in t.keywordnames() and t.getkeyword(ZEROS_FLAGGED))
+
+
 def _read_flags(ms: Path) -> np.ndarray:
     from casacore.tables import table
 
@@ -247,7 +258,7 @@ def flag_ms(ms: str | Path, *, workdir: str | Path, options: FlagOptions = FlagO
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     use_aoflagger = options.rfi == "aoflagger"
-    if options.zeros:
+    if options.zeros and not (options.column == "DATA" and _zeros_flagged_at_conversion(ms)):
         zeros, earlier = flag_zeros(ms, options.column, keep=use_aoflagger)
     else:
         zeros, earlier = 0, (_read_flags(ms) if use_aoflagger else None)

@@ -315,7 +315,7 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
     )
     small = ms_writer.SmallColumns(time_mjd_s=times, interval_s=ref.integration_time_s,
                                    antenna1=ant1, antenna2=ant2, uvw_m=uvw_ms)
-    writer.finish(small, weight, flag_row, meta)
+    writer.finish(small, weight, flag_row, meta, keywords={ms_writer.ZEROS_FLAGGED: True})
     timings["finish"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0
     return ConversionResult(

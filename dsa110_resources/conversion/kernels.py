@@ -10,7 +10,9 @@ layout), and nsamples are reduced to per-row sums for WEIGHT on the way.
 Nothing is copied twice: no full-tile nsamples array, no separate reversal.
 A non-finite visibility (NaN or Inf from a faulty correlator) is written as
 zero and flagged, and counted: left in, one NaN poisons every image and
-calibration solution it touches.
+calibration solution it touches. An exact zero (data the correlator dropped)
+is flagged too, so flagging before calibration need not read DATA again
+(the MS says so: ms_writer.ZEROS_FLAGGED).
 
 The kernels release the GIL, so one block's kernel runs while the next
 block is read from HDF5 (which holds the GIL) and the previous one is
@@ -44,8 +46,9 @@ def subband_into_block(vis_in, flags_in, nsamples_in, delta_w, conj_row, freqs_d
     ``out_flagbits`` (Nrows, Nchan*Npol/8; bit ``c*Npol+p``, least significant
     first; the subband's bits must start and end on byte boundaries), adds
     the nsamples sums to ``out_weight`` (Nrows, Npol) and, if
-    ``out_spectrum`` has rows, nsamples per channel into it. Returns the
-    number of non-finite visibilities (written as 0 and flagged).
+    ``out_spectrum`` has rows, nsamples per channel into it. Exact zeros
+    are flagged. Returns the number of non-finite visibilities (written as
+    0 and flagged).
 
     The phase is linear in frequency: one exact sin/cos per row, then a
     complex recurrence across the (uniformly spaced) subband.
@@ -81,7 +84,11 @@ def subband_into_block(vis_in, flags_in, nsamples_in, delta_w, conj_row, freqs_d
             for p in range(n_pol):
                 v = vis_in[r, c, p]
                 vr, vi = np.float64(v.real), np.float64(v.imag)
-                if math.isfinite(vr) and math.isfinite(vi):
+                if vr == 0.0 and vi == 0.0:  # dropped by the correlator: no data
+                    out_vis[r, ca, p] = 0j
+                    bad[c, p] = True
+                    row_bad = True
+                elif math.isfinite(vr) and math.isfinite(vi):
                     out_vis[r, ca, p] = complex(vr * cr - vi * ci, sign * (vr * ci + vi * cr))
                     bad[c, p] = False
                 else:

@@ -628,12 +628,15 @@ class DirectMSWriter:
             raw.close()
 
     def finish(self, small: SmallColumns, weight: np.ndarray, flag_row: np.ndarray,
-               meta: MSMetadata, *, check: bool = True) -> Path:
-        """Close the data files, put the per-row columns and the subtables."""
+               meta: MSMetadata, *, check: bool = True, keywords: dict | None = None) -> Path:
+        """Close the data files, put the per-row columns, ``keywords`` (main
+        table) and the subtables."""
         self.close_files()
         ms = ct.table(str(self.path), readonly=False, ack=False)
         try:
             _put_small_columns(ms, small, weight, flag_row)
+            for name, value in (keywords or {}).items():
+                ms.putkeyword(name, value)
             if check:
                 # The raw files as casacore reads them: a shape and a cell from each end.
                 last = self.n_rows - 1
@@ -648,6 +651,11 @@ class DirectMSWriter:
 
     def __del__(self):
         self.close_files()
+
+
+#: Main-table keyword the converter sets: every exact-zero and non-finite
+#: visibility in DATA is already flagged (calibration.flagging skips its scan).
+ZEROS_FLAGGED = "DSA110_ZEROS_FLAGGED"
 
 
 def _put_small_columns(ms, small: SmallColumns, weight: np.ndarray, flag_row: np.ndarray) -> None:

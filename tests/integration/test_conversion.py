@@ -451,3 +451,37 @@ def test_every_layout_and_header_style_gives_the_same_ms(tmp_path):
     for name, result in results.items():
         assert result.read_paths == {expected_paths[name]: 9}, name
         assert_same_ms(reference.ms_path, result.ms_path)
+
+
+def test_zeros_flagged_at_conversion_spare_the_flagging_scan(tmp_path):
+    """Correlator-dropped (exactly zero) visibilities are flagged as the MS is
+    written, the MS says so, and flagging before calibration trusts it; an MS
+    without the keyword still gets its own scan."""
+    from dsa110_resources.calibration import flag_ms
+    from dsa110_resources.calibration.flagging import FlagOptions
+    from dsa110_resources.conversion.ms_writer import ZEROS_FLAGGED
+
+    config = SimulationConfig.tiny(n_active_antennas=6, n_zeroed_channels=6, seed=5, subbands=(0, 15))
+    truth = write_tile(tmp_path / "raw", START, config)
+    result = convert_to_path(find_tiles(tmp_path / "raw")[0], tmp_path / "tile.ms", fast_root=tmp_path / "fast")
+    present = np.zeros(constants.N_CHANNELS, bool)
+    for sb in config.subbands:
+        present[constants.N_CHANNELS - (sb + 1) * 48:constants.N_CHANNELS - sb * 48] = True
+    zeroed = [c for c in truth.meta["zeroed_channels"]["band_index"] if present[c]]
+    assert zeroed
+    with ct.table(str(result.ms_path), ack=False) as ms:
+        assert ms.getkeyword(ZEROS_FLAGGED)
+        flags = ms.getcol("FLAG")
+    assert flags[:, zeroed].all()
+    assert not flags[:, [c for c in np.flatnonzero(present) if c not in zeroed]].any()
+
+    summary = flag_ms(result.ms_path, workdir=tmp_path / "flag", options=FlagOptions(rfi="none"))
+    assert summary.zeros_flagged == 0  # nothing left to find
+    assert np.all(summary.per_channel[zeroed] == 1.0)
+
+    # Without the keyword (an MS from elsewhere) the scan runs and finds them.
+    with ct.table(str(result.ms_path), readonly=False, ack=False) as ms:
+        ms.removekeyword(ZEROS_FLAGGED)
+        ms.putcol("FLAG", np.zeros_like(flags))
+    summary = flag_ms(result.ms_path, workdir=tmp_path / "flag2", options=FlagOptions(rfi="none"))
+    assert summary.zeros_flagged > 0 and np.all(summary.per_channel[zeroed] == 1.0)
