@@ -119,10 +119,13 @@ def run_headless(settings: DemoSettings, log=print) -> dict:
     feed = start_feed(settings, log)
     instance = DagsterInstance.get()
     job = defs.resolve_job_def("tile_job")
-    sensor_resources = {key: defs.resources[key] for key in ("ingest", "products_db")}
-    cursor, launched, outcomes = None, set(), {}
+    sensor_resources = {key: defs.resources[key] for key in ("ingest", "products_db", "storage")}
+    settle = defs.resources["ingest"].settle_seconds
+    cursor, launched, outcomes, done_at = None, set(), {}, None
     while True:
         feed_done = not feed.is_alive()
+        if feed_done and done_at is None:
+            done_at = time.monotonic()
         with build_sensor_context(instance=instance, cursor=cursor, resources=sensor_resources) as context:
             result = incoming_tiles_sensor(context)
         cursor = result.cursor
@@ -137,7 +140,8 @@ def run_headless(settings: DemoSettings, log=print) -> dict:
             )
             outcomes[request.run_key] = "succeeded" if run.success else "failed"
             log(f"[pipeline] tile {request.run_key}: run {run.run_id[:8]} {outcomes[request.run_key]}")
-        if feed_done and not result.run_requests:
+        # The last files settle for ``settle`` seconds before their tile is ready.
+        if feed_done and not result.run_requests and time.monotonic() - done_at > settle + 1:
             break
         if not result.run_requests:
             time.sleep(2.0)

@@ -252,6 +252,9 @@ def measurement_set(
             f"{tile.tile_id}: {result.n_rows} rows in {result.timings.get('total', 0):.1f} s"
             f" -> {result.ms_path}"
         )
+        if result.nonfinite_visibilities:
+            context.log.warning(f"{tile.tile_id}: {result.nonfinite_visibilities} non-finite "
+                                "visibilities (NaN/Inf) in the files: written as zero and flagged")
         outcomes.add_product(
             window,
             {

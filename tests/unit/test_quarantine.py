@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
 from dsa110_resources.conversion.quarantine import quarantine_tile, quarantined_tiles
 from dsa110_resources.stores import StorageTiers
 
@@ -54,3 +60,21 @@ def test_link_mode_never_replaces_a_quarantined_file(tmp_path):
     directory = quarantine_tile(tiers, TILE, [good, truncated], "duplicate names", mode="link")
     assert good.exists() and truncated.exists()  # someone else's directory: left alone
     assert len([p for p in directory.iterdir() if p.name != "reason.txt"]) == 2
+
+
+def test_moving_across_filesystems_copies_under_a_free_name(tmp_path):
+    if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than the test's")
+    tiers = StorageTiers(data_root=tmp_path / "data")
+    taken = tmp_path / "taken" / NAME
+    taken.parent.mkdir()
+    taken.write_bytes(b"already here")
+    quarantine_tile(tiers, TILE, [taken], "first")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as other:
+        source = Path(other) / NAME
+        source.write_bytes(b"from another filesystem")
+        directory = quarantine_tile(tiers, TILE, [source], "second")
+        assert not source.exists()
+    assert (directory / NAME).read_bytes() == b"already here"
+    assert (directory / f"{NAME}.1").read_bytes() == b"from another filesystem"
+    assert not [p for p in directory.iterdir() if p.name.startswith(".")]  # no litter
