@@ -4,8 +4,9 @@ A calibrator-transit tile without solutions of its own is solved (K/B/G,
 published and registered with validity windows); a science tile without
 valid gains for its hour gets hourly gains solved against the catalog sky
 model (the bandpass pre-applied). Then the registry picks the valid tables
-nearest the tile and they are applied. A tile with no valid bandpass fails
-with a message naming what is missing.
+nearest the tile and they are applied. A tile with no valid bandpass
+ends its window as "awaiting calibration", the reason (what is missing) on
+the tile's row and in the window's observation; nothing downstream images it.
 """
 
 from pathlib import Path
@@ -15,7 +16,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
-    Failure,
     MetadataValue,
     asset_check,
 )
@@ -37,7 +37,7 @@ from dsa110_resources.stores.resource import StorageResource
 
 from .partitions import tile_partitions
 from .tile_windows import (
-    FAILED,
+    AWAITING_CALIBRATION,
     NO_DATA,
     WindowOutcomes,
     tile_asset,
@@ -81,7 +81,6 @@ def calibrated_ms(
 ):
     db, tiers = products_db.db(), storage.tiers()
     outcomes = WindowOutcomes()
-    missing: list[str] = []
     for window in run_windows(context):
         found = measurement_set_for(db, window)
         if found is None:
@@ -107,9 +106,12 @@ def calibrated_ms(
         try:
             applied = calibrate_tile(ms.path, db, workdir=workdir / "apply")
         except NoValidCalibration as exc:
-            outcomes.record(window, FAILED, f"{tile.tile_id}: {exc}")
-            missing.append(f"{tile.tile_id}: {exc}")
+            reason = f"{AWAITING_CALIBRATION}: {exc}"
+            _record_tile_reason(db, tile.tile_id, reason)
+            outcomes.record(window, AWAITING_CALIBRATION, f"{tile.tile_id}: {exc}")
+            context.log.warning(f"{tile.tile_id}: {reason}")
             continue
+        _record_tile_reason(db, tile.tile_id, None)
         for warning in applied.warnings:
             context.log.warning(f"{tile.tile_id}: {warning}")
         outcomes.add_product(window, {
@@ -121,9 +123,15 @@ def calibrated_ms(
             "flagged_fraction": round(flags.total, 4),
             "rfi_method": flags.rfi_method,
         })
-    if missing and not outcomes.any_done:
-        raise Failure(description="no valid calibration: " + "; ".join(missing), allow_retries=False)
     yield from outcomes.events(context)
+
+
+def _record_tile_reason(db, tile_id: str, reason: str | None) -> None:
+    """Say on the tile why it waits; clear a stale wait once it is calibrated."""
+    with db.session() as s:
+        row = s.get(Tile, tile_id)
+        if reason is not None or (row.reason or "").startswith(AWAITING_CALIBRATION):
+            row.reason = reason
 
 
 @asset_check(

@@ -3,6 +3,7 @@
 from dagster import (
     Definitions,
     build_schedule_from_partitioned_job,
+    in_process_executor,
     load_asset_checks_from_modules,
     load_assets_from_modules,
 )
@@ -24,4 +25,8 @@ defs = Definitions(
     ],
     sensors=[incoming_tiles_sensor, hourly_mosaic_sensor],
     resources=resources_for(),
+    # One process per run: the project (astropy, casacore, CASA's wrappers) is
+    # imported once, not once per step; CASA work has its own child process.
+    # Per-window runs cost ~Nx less this way (docs/design-notes.md).
+    executor=in_process_executor,
 )

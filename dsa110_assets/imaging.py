@@ -1,4 +1,10 @@
-"""Per-tile imaging: WSClean (or tclean) image, primary-beam correction, image QA."""
+"""Per-tile imaging: WSClean (or tclean) image, primary-beam correction, image QA.
+
+Only calibrated data is imaged: a tile whose MS has no applied calibration
+ends its window as "awaiting calibration" unless ``allow_uncalibrated``.
+"""
+
+from dataclasses import replace
 
 import astropy.units as u
 from dagster import (
@@ -18,12 +24,14 @@ from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db import Image, Tile
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.imaging import ImagingParams, ReferenceSources, image_tile
+from dsa110_resources.imaging.params import choose_data_column
 from dsa110_resources.qa.thermal import thermal_noise
 from dsa110_resources.stores.resource import StorageResource
 
 from .calibration import calibrated_ms
 from .partitions import tile_partitions
 from .tile_windows import (
+    AWAITING_CALIBRATION,
     NO_DATA,
     WindowOutcomes,
     tile_asset,
@@ -48,6 +56,11 @@ class ImagingResource(ConfigurableResource):
     size: int | None = Field(default=None, description="Image side in pixels; null: from the primary beam.")
     robust: float = Field(default=0.5, description="Briggs robust.")
     threshold_sigma: float = Field(default=3.0, description="Stop cleaning at this many noise sigma.")
+    allow_uncalibrated: bool = Field(
+        default=False,
+        description="Image a tile from raw DATA when no valid calibration was applied to it."
+        " Off: such a tile waits ('awaiting calibration'). Set it per run, for a look at raw data.",
+    )
 
     def params(self) -> ImagingParams:
         return ImagingParams(size=self.size, robust=self.robust, threshold_sigma=self.threshold_sigma)
@@ -85,7 +98,16 @@ def image(
             continue
         tile, ms = found
         caltables = [t.path for t in applied_tables(db, ms.path)]
-        result = image_tile(ms.path, tiers, tile.tile_id, imaging.params(), imaging.backend,
+        column = choose_data_column(ms.path)
+        uncalibrated = not caltables or column != "CORRECTED_DATA"
+        if uncalibrated and not imaging.allow_uncalibrated:
+            reason = (f"{tile.tile_id}: no calibration applied to {ms.path}" if not caltables
+                      else f"{tile.tile_id}: CORRECTED_DATA of {ms.path} holds no calibrated data")
+            outcomes.record(window, AWAITING_CALIBRATION, reason)
+            context.log.warning(f"{reason}; not imaged (imaging.allow_uncalibrated is off)")
+            continue
+        params = replace(imaging.params(), data_column=column)
+        result = image_tile(ms.path, tiers, tile.tile_id, params, imaging.backend,
                             caltables=caltables, references=references, db=db,
                             expected_noise=thermal_noise(ms.path))
         qa = result.qa
@@ -100,6 +122,8 @@ def image(
             "image_path": str(result.products.get("image")),
             "pbcor_path": str(result.products.get("pbcor")),
             "caltables": ", ".join(caltables) or "none",
+            "data_column": column + (" (UNCALIBRATED, allowed by imaging.allow_uncalibrated)"
+                                     if uncalibrated else ""),
             "imager_seconds": round(result.backend_seconds, 1),
         }
         if qa.recovery is not None:

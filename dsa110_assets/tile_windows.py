@@ -1,12 +1,17 @@
 """Per-window bookkeeping shared by the per-tile assets.
 
-A run covers one 5-minute window (sensor runs) or a range of them (backfills,
-``BackfillPolicy.multi_run``). Each asset walks the run's windows, does its
-work for the windows that hold a tile, and records what happened to every
-window. Dagster records one materialization for the whole range, so the
-per-window story goes into the metadata and the products database, and a
-run in which no window had anything to do materializes nothing: it ends as
-"no data", downstream steps are skipped, and an observation says why.
+Sensor runs and backfills run one 5-minute window per run
+(``TILE_BACKFILL_POLICY``), so each window's materialization, checks and
+failure belong to it alone. A window with nothing to do materializes
+nothing: its run ends as "no data" (or "awaiting calibration"), downstream
+steps are skipped, and an observation says why.
+
+A ranged run (``dagster asset materialize --partition-range``, or a run
+launched with range tags) still works: each asset walks the windows and
+each window's materialization carries its own metadata, but Dagster marks
+every window of the range materialized and shares the blocking checks
+across the range. Backfills therefore never use ranges; see
+docs/design-notes.md for the measured cost.
 """
 
 from __future__ import annotations
@@ -28,13 +33,18 @@ from dagster import (
 
 from .partitions import TILE_MINUTES, TILE_PARTITION_FORMAT
 
-#: A day of windows (288) backfills in 6 runs, not 288.
-TILE_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=48)
+#: One run per window: a window's status, checks and failure stay its own.
+#: The cost (a few seconds of run start per window) is measured by
+#: bench/backfill_runs.py and recorded in docs/design-notes.md.
+TILE_BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=1)
 #: Transient failures (a busy database, a full tmpfs freed by a neighbour) get
 #: two more tries; bad input raises Failure(allow_retries=False) instead.
 TILE_RETRY_POLICY = RetryPolicy(max_retries=2, delay=15, backoff=Backoff.EXPONENTIAL)
 
 DONE, NO_DATA, SKIPPED, FAILED = "done", "no data", "skipped", "failed"
+#: The MS exists but no valid calibration was applied: nothing is imaged from
+#: raw DATA unless a person opts in (``imaging.allow_uncalibrated``).
+AWAITING_CALIBRATION = "awaiting calibration"
 TILE_GROUP = "tile"
 
 

@@ -2,8 +2,8 @@
 
 The products database is the hand-off between steps: ``subband_group``
 records the tile's files and state, ``measurement_set`` converts what that
-step accepted. Each asset walks the run's 5-minute windows (one for sensor
-runs, up to 48 for backfills) and reports per window; see ``tile_windows``.
+step accepted. Each asset walks the run's 5-minute windows (one, for sensor
+runs and backfills alike) and reports per window; see ``tile_windows``.
 """
 
 

@@ -267,3 +267,42 @@ def test_calibrator_tile_runs_the_whole_chain(tmp_path):
     metadata = image_event.event_specific_data.materialization.metadata
     assert metadata["preview"].value.startswith("![")
     assert metadata["noise_mjy"].value > 0
+
+
+def _observations(result, asset):
+    return {
+        e.event_specific_data.asset_observation.partition: e.event_specific_data.asset_observation.metadata
+        for e in events(result, DagsterEventType.ASSET_OBSERVATION) if e.asset_key.to_user_string() == asset
+    }
+
+
+def test_uncalibrated_tile_waits_and_is_imaged_only_on_request(site):
+    """No bandpass registered: the window awaits calibration; DATA is imaged only when asked."""
+    definitions, data, truth = site
+    instance = DagsterInstance.ephemeral()
+    result = run(definitions, WINDOW, instance, job="tile_job")
+    assert result.success  # waiting for calibration is a state, not a failure
+    materialized = {e.asset_key.to_user_string() for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)}
+    assert materialized == {"subband_group", "measurement_set"}
+    waiting = _observations(result, "calibrated_ms")[WINDOW]
+    assert waiting["outcome"].value == "awaiting calibration" and "bandpass" in waiting["reason"].value
+    db = ProductsDB(sqlite_url(data / "state" / "products.sqlite"))
+    tile_id = min(p.name[:19] for p in truth.files.values())
+    with db.session() as s:
+        assert s.get(Tile, tile_id).reason.startswith("awaiting calibration: ")
+
+    # The image step alone (a later run, a backfill of `image`) will not image raw DATA ...
+    image_job = define_asset_job("image_only", selection=AssetSelection.assets("image")).resolve(
+        asset_graph=definitions.resolve_asset_graph())
+    alone = image_job.execute_in_process(partition_key=WINDOW, instance=instance, raise_on_error=False)
+    assert alone.success and events(alone, DagsterEventType.ASSET_MATERIALIZATION) == []
+    assert _observations(alone, "image")[WINDOW]["outcome"].value == "awaiting calibration"
+    with db.session() as s:
+        assert s.scalars(select(Image)).all() == []
+    # ... unless a person asks for it in the run's config.
+    opted = image_job.execute_in_process(
+        partition_key=WINDOW, instance=instance, raise_on_error=False,
+        run_config={"resources": {"imaging": {"config": {"allow_uncalibrated": True}}}})
+    assert opted.success
+    metadata = events(opted, DagsterEventType.ASSET_MATERIALIZATION)[0].event_specific_data.materialization.metadata
+    assert "UNCALIBRATED" in metadata["data_column"].value and metadata["caltables"].value == "none"
