@@ -8,6 +8,7 @@ from dagster import (
 )
 
 from dsa110_assets import calibration, imaging, mosaics, photometry, tiles
+from dsa110_assets.execution import executor_for
 from dsa110_assets.jobs import tile_job
 from dsa110_assets.resources import resources_for
 from dsa110_sensors.incoming import incoming_tiles_sensor
@@ -24,4 +25,5 @@ defs = Definitions(
     ],
     sensors=[incoming_tiles_sensor, hourly_mosaic_sensor],
     resources=resources_for(),
+    executor=executor_for(),
 )
