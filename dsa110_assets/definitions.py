@@ -3,12 +3,12 @@
 from dagster import (
     Definitions,
     build_schedule_from_partitioned_job,
-    in_process_executor,
     load_asset_checks_from_modules,
     load_assets_from_modules,
 )
 
 from dsa110_assets import calibration, imaging, mosaics, photometry, tiles
+from dsa110_assets.execution import executor_for
 from dsa110_assets.jobs import tile_job
 from dsa110_assets.resources import resources_for
 from dsa110_sensors.incoming import incoming_tiles_sensor
@@ -25,8 +25,5 @@ defs = Definitions(
     ],
     sensors=[incoming_tiles_sensor, hourly_mosaic_sensor],
     resources=resources_for(),
-    # One process per run: the project (astropy, casacore, CASA's wrappers) is
-    # imported once, not once per step; CASA work has its own child process.
-    # Per-window runs cost ~Nx less this way (docs/design-notes.md).
-    executor=in_process_executor,
+    executor=executor_for(),  # in_process by default (dsa110_assets.execution)
 )

@@ -13,8 +13,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 
 @pytest.fixture
-def postgres_url():
-    """A fresh, empty PostgreSQL database, dropped afterwards; skips without a server."""
+def postgres_databases():
+    """Makes fresh, empty PostgreSQL databases (call it for each URL), dropped
+    afterwards; skips without a server."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
@@ -25,15 +26,21 @@ def postgres_url():
     except OperationalError as exc:
         admin.dispose()
         pytest.skip(f"no PostgreSQL server answers at {POSTGRES_ADMIN_URL}: {exc.orig}")
-    name = f"dsa110_test_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    names: list[str] = []
+
+    def fresh() -> str:
+        name = f"dsa110_test_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        names.append(name)
+        return admin.url.set(database=name).render_as_string(hide_password=False)
+
     try:
-        yield url
+        yield fresh
     finally:
         with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in names:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -58,3 +65,9 @@ def process_gone():
         return not _running(pid)
 
     return gone
+
+
+@pytest.fixture
+def postgres_url(postgres_databases):
+    """A fresh, empty PostgreSQL database, dropped afterwards; skips without a server."""
+    return postgres_databases()
