@@ -143,13 +143,15 @@ def collect(db, tiers: StorageTiers, incoming: Path | None = None, *, now: dt.da
                 "valid_to": cal.valid_to, "age_hours": round((now - cal.solved_for).total_seconds() / 3600, 2)}
         health.quarantined_last_hour = s.scalar(select(func.count()).where(
             Tile.status == "quarantined", Tile.updated_at >= now - dt.timedelta(hours=1)))
-    problems = []
+    missing = {}
     for caltype in ("B", "G"):  # lookup_table, not select_tables: no aging warning every tick
         try:
             lookup_table(db, caltype, now)
         except NoValidCalibration as exc:
-            problems.append(str(exc))
-    health.calibration_problem = "; ".join(problems) or None
+            missing.update(exc.missing)
+    if missing:
+        lines = str(NoValidCalibration(now.replace(microsecond=0), missing)).splitlines()
+        health.calibration_problem = lines[0] + " " + "; ".join(line.strip() for line in lines[1:])
     if measures:
         from dsa110_resources.casa.measures import check_measures
 
