@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .health import Health
 from .sinks import Alert, deliver
+
+log = logging.getLogger(__name__)
 
 FIRING, CLEARED = "firing", "cleared"
 
@@ -80,30 +83,45 @@ def findings(health: Health, limits: Thresholds) -> list[Finding]:
     return found
 
 
+#: A notification a sink failed to take is retried on later ticks, this many times in all.
+MAX_ATTEMPTS = 12
+
+
 class AlertBook:
-    """The conditions announced and not yet cleared, kept in a JSON file."""
+    """The conditions announced and not yet cleared, and notifications still to deliver, in a JSON file."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
+    def _load(self) -> dict:
+        try:
+            document = json.loads(self.path.read_text())
+            document["active"]
+        except FileNotFoundError:
+            return {"active": {}, "pending": []}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"alert state {self.path} is unreadable ({exc}); remove it to start afresh") from None
+        document.setdefault("pending", [])
+        return document
+
     def active(self) -> dict[str, dict]:
         """``{key: {"since", "severity", "summary"}}``; empty when none (or no file yet)."""
-        try:
-            return json.loads(self.path.read_text())["active"]
-        except FileNotFoundError:
-            return {}
-        except (ValueError, KeyError) as exc:
-            raise ValueError(f"alert state {self.path} is unreadable ({exc}); remove it to start afresh") from None
+        return self._load()["active"]
 
-    def _save(self, active: dict) -> None:
+    def pending(self) -> list[dict]:
+        """``[{"alert": {...}, "sinks": [names], "attempts": n}]``: deliveries that failed."""
+        return self._load()["pending"]
+
+    def _save(self, document: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({"active": active}, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
         os.replace(tmp, self.path)  # a reader never sees half a file
 
     def update(self, found: list[Finding], now: dt.datetime) -> list[Alert]:
         """Record ``found``; return the alerts to send (new conditions, cleared ones)."""
-        before, active, alerts = self.active(), {}, []
+        document = self._load()
+        before, active, alerts = document["active"], {}, []
         for f in found:
             if f.key in before:
                 active[f.key] = dict(before[f.key], summary=f.summary)  # latest figures, no resend
@@ -116,13 +134,36 @@ class AlertBook:
                 alerts.append(Alert(key, CLEARED, entry["severity"], f"cleared: {entry['summary']}",
                                     entry["since"], {"cleared": now.isoformat(timespec="seconds")}))
         if active != before:
-            self._save(active)
+            self._save(dict(document, active=active))
         return alerts
+
+    def set_pending(self, pending: list[dict]) -> None:
+        document = self._load()
+        if document["pending"] != pending:
+            self._save(dict(document, pending=pending))
+
+
+def _failed(outcome: dict[str, str]) -> list[str]:
+    return [name for name, result in outcome.items() if result != "ok"]
 
 
 def evaluate(health: Health, book: AlertBook, sinks, limits: Thresholds | None = None) -> list[Alert]:
-    """One alert tick: find the conditions, announce what changed, return it."""
+    """One alert tick: find the conditions, announce what changed, return it.
+
+    A sink that fails (relay down) gets the alert again on later ticks, up to
+    ``MAX_ATTEMPTS`` in all; the other sinks are not sent it twice.
+    """
     alerts = book.update(findings(health, limits or Thresholds.from_env()), health.now)
+    pending = []
+    for entry in book.pending():
+        targets = [s for s in sinks if s.name in entry["sinks"]]
+        failed = _failed(deliver(Alert(**entry["alert"]), targets))
+        if failed and entry["attempts"] + 1 < MAX_ATTEMPTS:
+            pending.append(dict(entry, sinks=failed, attempts=entry["attempts"] + 1))
+        elif failed:
+            log.error("giving up on alert %s to %s after %d attempts", entry["alert"]["key"], failed, MAX_ATTEMPTS)
     for alert in alerts:
-        deliver(alert, sinks)
+        if failed := _failed(deliver(alert, sinks)):
+            pending.append({"alert": asdict(alert), "sinks": failed, "attempts": 1})
+    book.set_pending(pending)
     return alerts

@@ -45,16 +45,20 @@ def smtp_server():
 
 
 @contextlib.contextmanager
-def webhook_server(status: int = 200):
-    """``(url, posts)``: every JSON body POSTed, with its path; answers ``status``."""
+def webhook_server(status: int = 200, fail_first: int = 0):
+    """``(url, posts)``: every JSON body POSTed, with its path and the answer given.
+
+    Answers ``status``, or 503 to the first ``fail_first`` posts (a chat service down).
+    """
     posts = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            answer = 503 if len(posts) < fail_first else status
             posts.append({"path": self.path, "content_type": self.headers["Content-Type"],
-                          "json": json.loads(body)})
-            self.send_response(status)
+                          "json": json.loads(body), "answer": answer})
+            self.send_response(answer)
             self.end_headers()
             self.wfile.write(b"ok")
 

@@ -183,3 +183,23 @@ def test_an_alert_fires_once_until_it_clears_and_says_when_it_clears(site, tmp_p
     assert "cleared" in cleared.details and cleared.summary.startswith("cleared: no valid calibration")
     assert [p["json"]["alert"]["state"] for p in posts] == ["firing", "cleared"]
     assert book.active() == {}
+
+
+def test_a_sink_that_failed_gets_the_alert_on_later_ticks_and_only_it(site, tmp_path):
+    from dsa110_resources.ops.sinks import WebhookSink
+
+    tiers, db, incoming = site
+    book = AlertBook(tmp_path / "alerts.json")
+    limits = Thresholds(min_free_fraction=0.0)
+    with webhook_server() as (good_url, good), webhook_server(fail_first=2) as (down_url, down):
+        sinks = [WebhookSink(good_url, name="chat"), WebhookSink(down_url, name="pager")]
+        evaluate(collect(db, tiers, incoming), book, sinks, limits)
+        assert [p["answer"] for p in down] == [503] and book.pending()[0]["sinks"] == ["pager"]
+        assert evaluate(collect(db, tiers, incoming), book, sinks, limits) == []
+        assert [p["answer"] for p in down] == [503, 503]
+        evaluate(collect(db, tiers, incoming), book, sinks, limits)
+        assert [p["answer"] for p in down] == [503, 503, 200]
+        assert book.pending() == []
+        evaluate(collect(db, tiers, incoming), book, sinks, limits)
+    assert len(down) == 3 and len(good) == 1  # delivered once each, the healthy sink never twice
+    assert down[-1]["json"]["alert"] == good[0]["json"]["alert"]

@@ -36,8 +36,8 @@ def test_alert_sensor_announces_once_and_records_pipeline_health(tmp_path, webho
                  "products_db": ProductsDBResource(url=url),
                  "ingest": IngestResource(incoming_dir=str(data / "incoming"))}
     with DagsterInstance.ephemeral() as instance:
-        context = build_sensor_context(instance=instance, resources=resources)
-        first = pipeline_alerts_sensor(context)
+        with build_sensor_context(instance=instance, resources=resources) as context:
+            first = pipeline_alerts_sensor(context)
         [event] = first.asset_events
         assert event.asset_key.path == ["pipeline_health"]
         assert event.metadata["active_alerts"].value == 2  # calibration and measures
@@ -45,8 +45,8 @@ def test_alert_sensor_announces_once_and_records_pipeline_health(tmp_path, webho
         cursor = json.loads(first.cursor)
         assert "has no geodetic/TAI_UTC" in cursor["measures_problem"]
 
-        second = pipeline_alerts_sensor(build_sensor_context(instance=instance, resources=resources,
-                                                             cursor=first.cursor))
+        with build_sensor_context(instance=instance, resources=resources, cursor=first.cursor) as context:
+            second = pipeline_alerts_sensor(context)
         assert second.cursor == first.cursor  # measures not re-read within the hour
         assert second.asset_events[0].metadata["active_alerts"].value == 2
     keys = sorted((p["json"]["alert"]["key"], p["json"]["alert"]["state"]) for p in webhook)
@@ -56,8 +56,9 @@ def test_alert_sensor_announces_once_and_records_pipeline_health(tmp_path, webho
     for caltype in ("B", "G"):
         register_table(db, tmp_path / f"t.{caltype}cal", caltype, dt.datetime.now(dt.UTC))
     db.dispose()
-    with DagsterInstance.ephemeral() as instance:
-        pipeline_alerts_sensor(build_sensor_context(instance=instance, resources=resources, cursor=first.cursor))
+    with DagsterInstance.ephemeral() as instance, \
+            build_sensor_context(instance=instance, resources=resources, cursor=first.cursor) as context:
+        pipeline_alerts_sensor(context)
     assert webhook[-1]["json"]["alert"]["key"] == "calibration"
     assert webhook[-1]["json"]["alert"]["state"] == "cleared"
 
@@ -88,3 +89,22 @@ def test_run_failure_sensor_sends_one_alert_naming_the_run(webhook):
     assert alert["details"]["job"] == "broken_job"
     assert alert["details"]["dsa110/tile"] == "2025-10-13T13:25:07"
     assert "broken_job failed" in post["json"]["text"]
+
+
+def test_alert_secrets_stay_out_of_dagster(tmp_path, monkeypatch):
+    from dagster import Definitions
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster._serdes import serialize_value
+
+    from dsa110_assets.resources import resources_for
+    from dsa110_sensors.alerts import pipeline_health
+
+    monkeypatch.setenv("DSA110_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("DSA110_ALERT_SINKS", "smtp,webhook")
+    monkeypatch.setenv("DSA110_ALERT_SMTP_PASSWORD", "smtp-pw-0xDEADBEEF")
+    monkeypatch.setenv("DSA110_ALERT_WEBHOOK_URL", "https://chat.example/hooks/tok-0xFEEDFACE")
+    defs = Definitions(assets=[pipeline_health], sensors=[pipeline_alerts_sensor, run_failure_alert_sensor],
+                       resources=resources_for("ci"))
+    shown = serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
+    assert "pipeline_alerts_sensor" in shown and "pipeline_health" in shown
+    assert "0xDEADBEEF" not in shown and "0xFEEDFACE" not in shown
