@@ -131,3 +131,27 @@ def test_a_path_outside_its_tree_or_in_quarantine_is_refused(tmp_path, monkeypat
         assert execute(wrong, tiers, dry_run=False, incoming=data) == []
     assert paths["raw0"].exists() and paths["quarantine"].exists()
     assert "refuses to delete" in caplog.text and "is in quarantine" in caplog.text
+
+
+def test_housekeeping_job_lists_by_default_and_the_schedule_deletes(tmp_path, monkeypatch):
+    from dagster import DagsterInstance
+
+    from dsa110_assets.ops import DELETE_RUN_CONFIG, housekeeping_job
+    from dsa110_resources.conversion.resource import IngestResource
+    from dsa110_resources.db.resource import ProductsDBResource
+    from dsa110_resources.db.session import sqlite_url
+    from dsa110_resources.stores.resource import StorageResource
+
+    data, paths = _site(tmp_path, monkeypatch)
+    resources = {"storage": StorageResource(data_root=str(data), fast_root=str(tmp_path / "shm")),
+                 "products_db": ProductsDBResource(url=sqlite_url(data / "state" / "products.sqlite")),
+                 "ingest": IngestResource(incoming_dir=str(data / "incoming"))}
+    with DagsterInstance.ephemeral() as instance:
+        listed = housekeeping_job.execute_in_process(resources=resources, instance=instance)
+        assert listed.output_for_node("housekeeping")["paths"] == 2
+        assert all(p.exists() for p in paths.values())
+        deleted = housekeeping_job.execute_in_process(resources=resources, instance=instance,
+                                                      run_config=DELETE_RUN_CONFIG)
+    assert deleted.output_for_node("housekeeping")["dry_run"] is False
+    assert not paths["2025-10-13T13:00:00"].exists() and not paths["litter"].exists()
+    assert paths["raw0"].exists() and paths["quarantine"].exists()

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 
 import pytest
-from dagster import DagsterInstance, build_run_status_sensor_context, build_sensor_context, job, op
+from dagster import AssetKey, DagsterInstance, build_run_status_sensor_context, build_sensor_context, job, op
 
 from dsa110_resources.calibration.registry import register_table
 from dsa110_resources.conversion.resource import IngestResource
@@ -49,6 +49,10 @@ def test_alert_sensor_announces_once_and_records_pipeline_health(tmp_path, webho
             second = pipeline_alerts_sensor(context)
         assert second.cursor == first.cursor  # measures not re-read within the hour
         assert second.asset_events[0].metadata["active_alerts"].value == 2
+        # What the daemon does with a sensor's asset events: the UI then shows them on the asset.
+        instance.report_runless_asset_event(second.asset_events[0])
+        stored = instance.get_latest_materialization_event(AssetKey("pipeline_health"))
+        assert stored.asset_materialization.metadata["tiles_waiting"].value == 0
     keys = sorted((p["json"]["alert"]["key"], p["json"]["alert"]["state"]) for p in webhook)
     assert keys == [("calibration", "firing"), ("measures", "firing")]  # once each, not per tick
 
