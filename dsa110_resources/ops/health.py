@@ -88,18 +88,27 @@ def disk_levels(tiers: StorageTiers, incoming: Path | None = None) -> list[DiskL
 
 
 def recent_incoming_files(incoming: Path) -> list[Path]:
-    """Subband files in flat ``incoming/`` and its newest date directories."""
+    """Subband files of the newest days in ``incoming/``: date directories and flat names alike.
+
+    Days are judged by name (``YYYY-MM-DD`` directories, file names starting
+    with their timestamp), so older files are never even stat'ed.
+    """
     if not incoming.is_dir():
         return []
-    files, date_dirs = [], []
+    by_day: dict[str, list[Path]] = {}
     with os.scandir(incoming) as entries:
         for entry in entries:
             if entry.is_dir() and len(entry.name) == 10 and entry.name[4] == "-":
-                date_dirs.append(entry.name)
-            elif entry.name.endswith(".hdf5") and entry.is_file():
-                files.append(Path(entry.path))
-    for name in sorted(date_dirs)[-RECENT_DATE_DIRS:]:
-        files += [p for p in (incoming / name).iterdir() if p.name.endswith(".hdf5") and p.is_file()]
+                by_day.setdefault(entry.name, []).append(Path(entry.path))
+            elif entry.name.endswith(".hdf5"):
+                by_day.setdefault(entry.name[:10], []).append(Path(entry.path))
+    files = []
+    for day in sorted(by_day)[-RECENT_DATE_DIRS:]:
+        for path in by_day[day]:
+            if path.is_dir():
+                files += [p for p in path.iterdir() if p.name.endswith(".hdf5") and p.is_file()]
+            elif path.is_file():
+                files.append(path)
     return files
 
 

@@ -203,3 +203,17 @@ def test_a_sink_that_failed_gets_the_alert_on_later_ticks_and_only_it(site, tmp_
         evaluate(collect(db, tiers, incoming), book, sinks, limits)
     assert len(down) == 3 and len(good) == 1  # delivered once each, the healthy sink never twice
     assert down[-1]["json"]["alert"] == good[0]["json"]["alert"]
+
+
+def test_only_the_newest_days_of_incoming_are_listed(tmp_path):
+    from dsa110_resources.ops.health import recent_incoming_files
+
+    incoming = tmp_path / "incoming"
+    for day in ("2025-10-11", "2025-10-12", "2025-10-13"):
+        (incoming / day).mkdir(parents=True)
+        (incoming / day / f"{day}T10:00:00_sb00.hdf5").write_bytes(b"")
+        (incoming / f"{day}T11:00:00_sb01.hdf5").write_bytes(b"")  # flat layout too
+    (incoming / "2025-10-13" / "notes.txt").write_text("not a subband file")
+    names = sorted(p.name for p in recent_incoming_files(incoming))
+    assert names == ["2025-10-12T10:00:00_sb00.hdf5", "2025-10-12T11:00:00_sb01.hdf5",
+                     "2025-10-13T10:00:00_sb00.hdf5", "2025-10-13T11:00:00_sb01.hdf5"]
