@@ -66,11 +66,16 @@ def findings(health: Health, limits: Thresholds) -> list[Finding]:
         found.append(Finding("freshness", "critical",
                              f"no new image for {limits.freshness_minutes:g} min while files arrive "
                              f"(none {since}; {health.tiles_converted_not_imaged} tiles converted, not imaged)"))
+    filesystems: dict[int, list] = {}  # one alert per filesystem, naming the tiers on it
     for disk in health.disks:
+        filesystems.setdefault(disk.device, []).append(disk)
+    for disks in filesystems.values():
+        disk = disks[0]
         if disk.free_fraction < limits.min_free_fraction:
             severity = "critical" if disk.free_fraction < limits.min_free_fraction / 2 else "warning"
-            found.append(Finding(f"disk:{disk.tier}", severity,
-                                 f"{disk.tier} tier {disk.path} has {disk.free_fraction:.1%} free "
+            tiers = "+".join(d.tier for d in disks)
+            found.append(Finding(f"disk:{tiers}", severity,
+                                 f"{tiers} ({', '.join(d.path for d in disks)}): {disk.free_fraction:.1%} free "
                                  f"({disk.free_bytes / 1e9:.1f} GB; limit {limits.min_free_fraction:.0%})"))
     if health.calibration_problem:
         found.append(Finding("calibration", "critical", health.calibration_problem.replace("\n", " ")))

@@ -31,6 +31,7 @@ class DiskLevel:
     path: str
     free_bytes: int
     total_bytes: int
+    device: int = 0  # st_dev: tiers on one filesystem share it
 
     @property
     def free_fraction(self) -> float:
@@ -83,7 +84,8 @@ def disk_levels(tiers: StorageTiers, incoming: Path | None = None) -> list[DiskL
         while not probe.exists():
             probe = probe.parent
         stats = os.statvfs(probe)
-        levels.append(DiskLevel(tier, str(path), free_bytes(probe), stats.f_blocks * stats.f_frsize))
+        levels.append(DiskLevel(tier, str(path), free_bytes(probe), stats.f_blocks * stats.f_frsize,
+                                probe.stat().st_dev))
     return levels
 
 
