@@ -219,3 +219,24 @@ def test_only_the_newest_days_of_incoming_are_listed(tmp_path):
     names = sorted(p.name for p in recent_incoming_files(incoming))
     assert names == ["2025-10-12T10:00:00_sb00.hdf5", "2025-10-12T11:00:00_sb01.hdf5",
                      "2025-10-13T10:00:00_sb00.hdf5", "2025-10-13T11:00:00_sb01.hdf5"]
+
+
+def test_alerts_test_command_reports_each_sink(monkeypatch):
+    from click.testing import CliRunner
+
+    from dsa110_resources.cli import main
+
+    with webhook_server() as (url, posts), webhook_server(status=404) as (gone_url, _):
+        monkeypatch.setenv("DSA110_ALERT_SINKS", "webhook")
+        monkeypatch.setenv("DSA110_ALERT_WEBHOOK_URL", url)
+        result = CliRunner().invoke(main, ["alerts", "test"])
+        assert result.exit_code == 0 and result.stdout.splitlines() == ["log: ok", "webhook: ok"]
+        assert posts[0]["json"]["alert"]["key"] == "test"
+        monkeypatch.setenv("DSA110_ALERT_WEBHOOK_URL", gone_url)
+        result = CliRunner().invoke(main, ["alerts", "test"])
+        assert result.exit_code == 1 and "webhook: failed: webhook at 127.0.0.1" in result.stdout
+        assert "HTTP 404" in result.stdout and "secret-token" not in result.stdout
+    monkeypatch.setenv("DSA110_ALERT_SINKS", "smtp")
+    monkeypatch.delenv("DSA110_ALERT_SMTP_HOST", raising=False)
+    result = CliRunner().invoke(main, ["alerts", "test"])
+    assert result.exit_code == 1 and "DSA110_ALERT_SMTP_HOST" in result.output
