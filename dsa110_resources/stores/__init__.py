@@ -1,7 +1,7 @@
 """Storage tiers, the product path layout and atomic publishing."""
 
 from . import layout
-from .tiers import PathEscapeError, StorageTiers, clean_stale, confined, free_bytes, publish
+from .tiers import PathEscapeError, StorageTiers, clean_stale, confined, free_bytes, publish, stale_entries
 
 __all__ = [
     "PathEscapeError",
@@ -11,4 +11,5 @@ __all__ = [
     "free_bytes",
     "layout",
     "publish",
+    "stale_entries",
 ]

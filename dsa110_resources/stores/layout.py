@@ -95,3 +95,13 @@ def state_dir() -> PurePosixPath:
 
 def products_db_file() -> PurePosixPath:
     return state_dir() / "products.sqlite"
+
+
+def alert_state_file() -> PurePosixPath:
+    """The alerts announced and not yet cleared (``ops.alerts.AlertBook``)."""
+    return state_dir() / "alerts.json"
+
+
+def deletions_log() -> PurePosixPath:
+    """Every path housekeeping deleted, one JSON line each (an audit trail)."""
+    return state_dir() / "deletions.jsonl"

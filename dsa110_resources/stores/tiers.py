@@ -164,16 +164,17 @@ def _last_change(entry: Path) -> float:
     return newest
 
 
-def clean_stale(directory: Path, foreign_age: float = FOREIGN_STALE_SECONDS) -> list[Path]:
-    """Remove staging/partial/replaced litter whose writer is gone.
+def stale_entries(directory: Path, foreign_age: float = FOREIGN_STALE_SECONDS) -> list[tuple[Path, str]]:
+    """Staging/partial/replaced litter whose writer is gone, each with why.
 
-    This host's entries go once their writer no longer runs; other hosts'
-    (and names without an owner) only after ``foreign_age`` s untouched.
+    This host's entries qualify once their writer no longer runs; other
+    hosts' (and names without an owner) only after ``foreign_age`` s untouched.
+    Nothing is removed here (housekeeping's dry run lists these).
     """
-    removed: list[Path] = []
+    found: list[tuple[Path, str]] = []
     directory = Path(directory)
     if not directory.is_dir():
-        return removed
+        return found
     now = time.time()
     for entry in directory.iterdir():
         prefix = next((p for p in (STAGING_PREFIX, PARTIAL_PREFIX, OLD_PREFIX) if entry.name.startswith(p)), None)
@@ -184,15 +185,27 @@ def clean_stale(directory: Path, foreign_age: float = FOREIGN_STALE_SECONDS) -> 
             if owner is not None and owner.on_this_host():
                 if owner.running():
                     continue
+                why = f"its writer, PID {owner.pid} on this host, is gone"
             else:
                 age = now - _last_change(entry)
                 if age <= foreign_age:
                     continue
                 writer = f"host {owner.host}" if owner else "an unknown writer"
-                log.warning("removing %s: staging by %s untouched for %.1f h (limit %.1f h)",
-                            entry, writer, age / 3600, foreign_age / 3600)
+                why = f"staging by {writer} untouched for {age / 3600:.1f} h (limit {foreign_age / 3600:.1f} h)"
         except FileNotFoundError:  # its writer finished meanwhile
             continue
+        found.append((entry, why))
+    return found
+
+
+def clean_stale(directory: Path, foreign_age: float = FOREIGN_STALE_SECONDS) -> list[Path]:
+    """Remove what ``stale_entries`` finds, logging each path and why.
+
+    Another host's entry is logged as a warning: it may be a stuck writer there.
+    """
+    removed: list[Path] = []
+    for entry, why in stale_entries(directory, foreign_age):
+        log.log(logging.INFO if "this host" in why else logging.WARNING, "removing %s: %s", entry, why)
         remove_path(entry)
         removed.append(entry)
     return removed
