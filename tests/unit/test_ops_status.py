@@ -71,3 +71,12 @@ def test_status_without_a_database_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.delenv("DSA110_DB_URL", raising=False)
     result = CliRunner().invoke(main, ["status", "--data-root", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "no products database at" in result.output
+
+
+def test_status_with_an_unreachable_database_still_reports_disks(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSA110_FAST_ROOT", "")
+    result = CliRunner().invoke(main, ["status", "--no-measures", "--check", "--data-root", str(tmp_path),
+                                       "--db-url", "postgresql+psycopg2://ops:pw-0xC0FFEE@127.0.0.1:1/products"])
+    assert result.exit_code == 1, result.output
+    assert "database      products database unreachable or unreadable: OperationalError" in result.output
+    assert "disk products" in result.output and "0xC0FFEE" not in result.output
