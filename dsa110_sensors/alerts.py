@@ -27,11 +27,12 @@ from dagster import (
     run_failure_sensor,
     sensor,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from dsa110_resources.conversion.resource import IngestResource
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.ops.alerts import FIRING, AlertBook, Thresholds, evaluate
-from dsa110_resources.ops.health import Health, collect
+from dsa110_resources.ops.health import Health, collect, database_problem
 from dsa110_resources.ops.sinks import Alert, deliver, sinks_from_env
 from dsa110_resources.stores import layout
 from dsa110_resources.stores.resource import StorageResource
@@ -82,7 +83,11 @@ def pipeline_alerts_sensor(context: SensorEvaluationContext, storage: StorageRes
     cursor = json.loads(context.cursor) if context.cursor else {}
     last_check = cursor.get("measures_checked")
     due = last_check is None or now - dt.datetime.fromisoformat(last_check) >= MEASURES_EVERY
-    health = collect(products_db.db(), storage.tiers(), ingest.incoming, now=now, measures=due)
+    try:
+        db, db_error = products_db.db(), None
+    except SQLAlchemyError as exc:  # a database outage is itself an alert, not a failed tick
+        db, db_error = None, database_problem(exc)
+    health = collect(db, storage.tiers(), ingest.incoming, now=now, measures=due, db_error=db_error)
     if due:
         cursor = {"measures_checked": now.isoformat(), "measures_problem": health.measures_problem}
     else:

@@ -10,10 +10,10 @@ from ._common import data_root_option, db_url_option
 
 
 def _url(data_root: Path, db_url: str | None) -> str:
-    from dsa110_resources.db.session import sqlite_url
     from dsa110_resources.stores import layout
 
-    return db_url or sqlite_url(Path(data_root) / layout.products_db_file())
+    # Not session.sqlite_url: that creates the directory, and a backup must not.
+    return db_url or f"sqlite:///{(Path(data_root) / layout.products_db_file()).resolve()}"
 
 
 @click.group("db")
@@ -56,4 +56,5 @@ def restore_command(source: Path, yes: bool, data_root: Path, db_url: str | None
         saved = restore(url, source)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"restored from {source}; the database as it was is saved in {saved}")
+    was = f"the database as it was is saved in {saved}" if saved else "there was no database before"
+    click.echo(f"restored from {source}; {was}")

@@ -22,9 +22,11 @@ def _ago(now: dt.datetime, when: dt.datetime | None) -> str:
 
 def _text(health, active: dict, holding: list) -> list[str]:
     now = health.now
-    lines = [f"DSA-110 pipeline status at {now:%Y-%m-%d %H:%M:%S} UTC",
-             f"backlog       {health.files_waiting} recent files not yet recorded, {health.tiles_waiting} tiles "
-             f"waiting, {health.tiles_converted_not_imaged} converted but not imaged"]
+    lines = [f"DSA-110 pipeline status at {now:%Y-%m-%d %H:%M:%S} UTC"]
+    if health.database_problem:
+        lines.append(f"database      {health.database_problem}")
+    lines.append(f"backlog       {health.files_waiting} recent files not yet recorded, {health.tiles_waiting} "
+                 f"tiles waiting, {health.tiles_converted_not_imaged} converted but not imaged")
     tile, image, cal = health.last_tile, health.last_image, health.last_calibration
     lines.append("last tile     " + (f"{tile['tile_id']} ({tile['status']})" if tile else "none"))
     lines.append("last image    " + (f"{image['tile_id']} ({_ago(now, image['created_at'])})" if image else "none"))
@@ -66,15 +68,21 @@ def command(as_json: bool, measures: bool, check: bool, data_root: Path, db_url:
     'alert (new)' lines hold now but are not announced yet. Thresholds: DSA110_ALERT_*.
     """
     from dsa110_resources.ops.alerts import AlertBook, Thresholds, findings
-    from dsa110_resources.ops.health import collect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from dsa110_resources.ops.health import collect, database_problem
     from dsa110_resources.stores import layout
 
     where = tiers(data_root, fast_root, stage_root)
-    db = open_db(where, db_url)
     try:
-        health = collect(db, where, incoming, measures=measures)
+        db, db_error = open_db(where, db_url), None
+    except SQLAlchemyError as exc:  # report it with the figures that need no database
+        db, db_error = None, database_problem(exc)
+    try:
+        health = collect(db, where, incoming, measures=measures, db_error=db_error)
     finally:
-        db.dispose()
+        if db is not None:
+            db.dispose()
     active = AlertBook(where.product_path(layout.alert_state_file())).active()
     holding = findings(health, Thresholds.from_env())
     if as_json:

@@ -56,6 +56,8 @@ class Finding:
 def findings(health: Health, limits: Thresholds) -> list[Finding]:
     """Every alert condition that holds in ``health``."""
     found = []
+    if health.database_problem:
+        found.append(Finding("database", "critical", health.database_problem))
     window = dt.timedelta(minutes=limits.freshness_minutes)
     arriving = health.incoming_newest is not None and health.now - health.incoming_newest <= window
     # Files must have been there a whole window: a just-started feed is not late yet.

@@ -123,17 +123,24 @@ def backup(url: str, destination: Path) -> Path:
     return target
 
 
-def restore(url: str, source: Path) -> Path:
-    """Replace the database at ``url`` with the backup ``source``; returns the pre-restore copy."""
+def restore(url: str, source: Path) -> Path | None:
+    """Replace the database at ``url`` with the backup ``source``.
+
+    Returns the copy of the database as it was, or None when there was none
+    (a SQLite file restored onto a new machine).
+    """
     source = Path(source)
     if not source.is_file():
         raise BackupError(f"no backup at {source}")
     backend = make_url(url).get_backend_name()
+    saved = None
     if backend == "sqlite":
         _check_sqlite(source)
-    saved = backup(url, source.with_name(f"{source.name}.pre-restore-{_stamp()}"))
-    if backend == "sqlite":
         live = _sqlite_file(url)
+        live.parent.mkdir(parents=True, exist_ok=True)
+    if backend != "sqlite" or live.exists():
+        saved = backup(url, source.with_name(f"{source.name}.pre-restore-{_stamp()}"))
+    if backend == "sqlite":
         with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src, \
                 sqlite3.connect(live, timeout=30) as dst:
             src.backup(dst)  # one step: other connections see the old database or the restored one
@@ -141,5 +148,5 @@ def restore(url: str, source: Path) -> Path:
         env, database = _pg_env(url)
         _run("pg_restore", ["--clean", "--if-exists", "--no-owner", "--single-transaction",
                             "--exit-on-error", "--dbname", database, str(source)], env)
-    log.warning("restored %s from %s (the database as it was is in %s)", safe_url(url), source, saved)
+    log.warning("restored %s from %s (the database as it was: %s)", safe_url(url), source, saved or "none")
     return saved

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from dsa110_resources.calibration.registry import NoValidCalibration, lookup_table
 from dsa110_resources.db.models import CalibrationTable, Image, SubbandFile, Tile
@@ -54,6 +55,7 @@ class Health:
     disks: list[DiskLevel] = field(default_factory=list)
     measures_problem: str | None = None
     measures_checked: bool = False
+    database_problem: str | None = None  # the DB could not be read: its figures are missing
 
     def as_dict(self) -> dict:
         """JSON-ready (ISO times, free fractions included)."""
@@ -123,17 +125,8 @@ def _unrecorded(session, files: list[Path]) -> int:
     return len(set(names) - known)
 
 
-def collect(db, tiers: StorageTiers, incoming: Path | None = None, *, now: dt.datetime | None = None,
-            measures: bool = False) -> Health:
-    """Health as of ``now``; ``measures=True`` also reads the measures tables' ages."""
-    now = now or dt.datetime.now(dt.UTC)
-    incoming = Path(incoming) if incoming is not None else tiers.product_path("incoming")
-    health = Health(now=now, disks=disk_levels(tiers, incoming))
-    files = recent_incoming_files(incoming)
-    if files:
-        mtimes = [p.stat().st_mtime for p in files]
-        health.incoming_newest = dt.datetime.fromtimestamp(max(mtimes), dt.UTC)
-        health.incoming_oldest = dt.datetime.fromtimestamp(min(mtimes), dt.UTC)
+def _database_figures(health: Health, db, files: list[Path]) -> None:
+    now = health.now
     with db.session() as s:
         health.files_waiting = _unrecorded(s, files)
         health.tiles_waiting = s.scalar(select(func.count()).where(Tile.status.in_(WAITING_STATES)))
@@ -163,6 +156,37 @@ def collect(db, tiers: StorageTiers, incoming: Path | None = None, *, now: dt.da
     if missing:
         lines = str(NoValidCalibration(now.replace(microsecond=0), missing)).splitlines()
         health.calibration_problem = lines[0] + " " + "; ".join(line.strip() for line in lines[1:])
+
+
+def database_problem(exc: Exception) -> str:
+    """What went wrong with the products DB, without the statement or URL (first line of the driver's error)."""
+    cause = getattr(exc, "orig", None) or exc
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"products database unreachable or unreadable: {type(cause).__name__}: {first}"
+
+
+def collect(db, tiers: StorageTiers, incoming: Path | None = None, *, now: dt.datetime | None = None,
+            measures: bool = False, db_error: str | None = None) -> Health:
+    """Health as of ``now``; ``measures=True`` also reads the measures tables' ages.
+
+    ``db`` None (it could not be opened: ``db_error`` says why) or failing
+    mid-way gives ``database_problem`` and the figures that need no database.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    incoming = Path(incoming) if incoming is not None else tiers.product_path("incoming")
+    health = Health(now=now, disks=disk_levels(tiers, incoming))
+    files = recent_incoming_files(incoming)
+    if files:
+        mtimes = [p.stat().st_mtime for p in files]
+        health.incoming_newest = dt.datetime.fromtimestamp(max(mtimes), dt.UTC)
+        health.incoming_oldest = dt.datetime.fromtimestamp(min(mtimes), dt.UTC)
+    if db is None:
+        health.database_problem = db_error or "no products database"
+    else:
+        try:
+            _database_figures(health, db, files)
+        except SQLAlchemyError as exc:
+            health.database_problem = database_problem(exc)
     if measures:
         from dsa110_resources.casa.measures import check_measures
 

@@ -88,8 +88,8 @@ def plan(db, tiers: StorageTiers, policy: RetentionPolicy, *, incoming: Path | N
     incoming = Path(incoming) if incoming is not None else tiers.product_path(layout.incoming_dir())
     found = []
     for root in dict.fromkeys(r for r in (tiers.fast_root, tiers.stage_root) if r is not None):
-        for entry, why in stale_entries(root):
-            found.append(Deletion(str(entry), "staging", why, _size(entry)))
+        for entry in stale_entries(root):
+            found.append(Deletion(str(entry.path), "staging", entry.why, _size(entry.path)))
     with db.session() as s:
         if policy.ms_days is not None:
             cutoff = now - dt.timedelta(days=policy.ms_days)

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .owner import Owner
 
@@ -164,14 +165,20 @@ def _last_change(entry: Path) -> float:
     return newest
 
 
-def stale_entries(directory: Path, foreign_age: float = FOREIGN_STALE_SECONDS) -> list[tuple[Path, str]]:
+class StaleEntry(NamedTuple):
+    path: Path
+    why: str
+    foreign: bool  # another host's (or nobody's): maybe a stuck writer there, worth a warning
+
+
+def stale_entries(directory: Path, foreign_age: float = FOREIGN_STALE_SECONDS) -> list[StaleEntry]:
     """Staging/partial/replaced litter whose writer is gone, each with why.
 
     This host's entries qualify once their writer no longer runs; other
     hosts' (and names without an owner) only after ``foreign_age`` s untouched.
     Nothing is removed here (housekeeping's dry run lists these).
     """
-    found: list[tuple[Path, str]] = []
+    found: list[StaleEntry] = []
     directory = Path(directory)
     if not directory.is_dir():
         return found
@@ -194,7 +201,7 @@ def stale_entries(directory: Path, foreign_age: float = FOREIGN_STALE_SECONDS) -
                 why = f"staging by {writer} untouched for {age / 3600:.1f} h (limit {foreign_age / 3600:.1f} h)"
         except FileNotFoundError:  # its writer finished meanwhile
             continue
-        found.append((entry, why))
+        found.append(StaleEntry(entry, why, foreign=not (owner is not None and owner.on_this_host())))
     return found
 
 
@@ -204,8 +211,8 @@ def clean_stale(directory: Path, foreign_age: float = FOREIGN_STALE_SECONDS) -> 
     Another host's entry is logged as a warning: it may be a stuck writer there.
     """
     removed: list[Path] = []
-    for entry, why in stale_entries(directory, foreign_age):
-        log.log(logging.INFO if "this host" in why else logging.WARNING, "removing %s: %s", entry, why)
+    for entry, why, foreign in stale_entries(directory, foreign_age):
+        log.log(logging.WARNING if foreign else logging.INFO, "removing %s: %s", entry, why)
         remove_path(entry)
         removed.append(entry)
     return removed

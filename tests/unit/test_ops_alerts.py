@@ -18,7 +18,7 @@ from dsa110_resources.stores import StorageTiers
 
 from ops_servers import smtp_server, webhook_server
 
-NOW = dt.datetime.now(dt.UTC)
+NOW = dt.datetime.now(dt.UTC)  # health is judged as of NOW: no drift on a loaded machine
 ALERT = Alert("disk:fast", "firing", "critical", "fast tier has 2% free", NOW.isoformat(), {"tier": "fast"})
 
 
@@ -106,20 +106,20 @@ def test_freshness_fires_while_files_arrive_and_no_image_is_made(site):
     with db.session() as s:
         s.add(Image(tile_id="2025-10-13T12:00:00", path="/x.image.fits", kind="image",
                     created_at=NOW - dt.timedelta(minutes=45)))
-    assert "freshness" not in {f.key for f in findings(collect(db, tiers, incoming), limits)}  # no new files
+    assert "freshness" not in {f.key for f in findings(collect(db, tiers, incoming, now=NOW), limits)}  # no new files
     _subband_file(incoming, "2025-10-13T13:40:00_sb00.hdf5", dt.timedelta(minutes=1))
-    health = collect(db, tiers, incoming)
+    health = collect(db, tiers, incoming, now=NOW)
     assert health.files_waiting == 2
     [stale] = [f for f in findings(health, limits) if f.key == "freshness"]
     assert "no new image for 30 min" in stale.summary
     with db.session() as s:
         s.add(Image(tile_id="2025-10-13T13:00:00", path="/y.image.fits", kind="image", created_at=NOW))
-    assert "freshness" not in {f.key for f in findings(collect(db, tiers, incoming), limits)}
+    assert "freshness" not in {f.key for f in findings(collect(db, tiers, incoming, now=NOW), limits)}
 
 
 def test_disk_space_below_the_threshold_fires_per_tier(site):
     tiers, db, incoming = site
-    health = collect(db, tiers, incoming)
+    health = collect(db, tiers, incoming, now=NOW)
     assert {d.tier for d in health.disks} == {"fast", "stage", "products", "incoming"}
     assert all(0 < d.free_bytes <= d.total_bytes for d in health.disks)
     assert not [f for f in findings(health, Thresholds(min_free_fraction=0.0)) if f.key.startswith("disk")]
@@ -133,13 +133,13 @@ def test_disk_space_below_the_threshold_fires_per_tier(site):
 def test_missing_then_valid_calibration(site, tmp_path):
     tiers, db, incoming = site
     limits = Thresholds(min_free_fraction=0.0)
-    [missing] = [f for f in findings(collect(db, tiers, incoming), limits) if f.key == "calibration"]
+    [missing] = [f for f in findings(collect(db, tiers, incoming, now=NOW), limits) if f.key == "calibration"]
     assert "bandpass (B): none registered" in missing.summary
     _register_calibration(db, tmp_path, NOW - dt.timedelta(days=3))  # stale: windows long past
-    [stale] = [f for f in findings(collect(db, tiers, incoming), limits) if f.key == "calibration"]
+    [stale] = [f for f in findings(collect(db, tiers, incoming, now=NOW), limits) if f.key == "calibration"]
     assert "stale: nearest" in stale.summary and "complex gain (G)" in stale.summary
     _register_calibration(db, tmp_path, NOW - dt.timedelta(minutes=20))
-    health = collect(db, tiers, incoming)
+    health = collect(db, tiers, incoming, now=NOW)
     assert health.calibration_problem is None
     assert health.last_calibration["age_hours"] == pytest.approx(1 / 3, abs=0.01)
 
@@ -152,7 +152,7 @@ def test_quarantine_rate_counts_tiles_quarantined_in_the_last_hour(site):
                        updated_at=NOW - dt.timedelta(minutes=10 * minute + 5)))
         s.add(Tile(tile_id="2025-10-13T10:00:00", group_time=NOW, status="quarantined",
                    updated_at=NOW - dt.timedelta(hours=3)))
-    health = collect(db, tiers, incoming)
+    health = collect(db, tiers, incoming, now=NOW)
     assert health.quarantined_last_hour == 5
     [rate] = [f for f in findings(health, Thresholds(max_quarantined_per_hour=4)) if f.key == "quarantine_rate"]
     assert "5 tiles quarantined in the last hour (limit 4)" == rate.summary
@@ -162,7 +162,7 @@ def test_quarantine_rate_counts_tiles_quarantined_in_the_last_hour(site):
 def test_stale_measures_fire(site, tmp_path, monkeypatch):
     tiers, db, incoming = site
     monkeypatch.setenv("DSA110_MEASURES_DIR", str(tmp_path / "measures"))  # configured, never filled
-    health = collect(db, tiers, incoming, measures=True)
+    health = collect(db, tiers, incoming, now=NOW, measures=True)
     [stale] = [f for f in findings(health, Thresholds()) if f.key == "measures"]
     assert "has no geodetic/TAI_UTC table" in stale.summary
 
@@ -175,12 +175,12 @@ def test_an_alert_fires_once_until_it_clears_and_says_when_it_clears(site, tmp_p
         from dsa110_resources.ops.sinks import WebhookSink
 
         sinks = [WebhookSink(url)]
-        first = evaluate(collect(db, tiers, incoming), book, sinks, limits)
+        first = evaluate(collect(db, tiers, incoming, now=NOW), book, sinks, limits)
         assert [(a.key, a.state) for a in first] == [("calibration", "firing")]
-        assert evaluate(collect(db, tiers, incoming), book, sinks, limits) == []  # still true: silent
+        assert evaluate(collect(db, tiers, incoming, now=NOW), book, sinks, limits) == []  # still true: silent
         assert set(book.active()) == {"calibration"}
         _register_calibration(db, tmp_path, NOW)
-        [cleared] = evaluate(collect(db, tiers, incoming), book, sinks, limits)
+        [cleared] = evaluate(collect(db, tiers, incoming, now=NOW), book, sinks, limits)
     assert cleared.state == "cleared" and cleared.since == first[0].since
     assert "cleared" in cleared.details and cleared.summary.startswith("cleared: no valid calibration")
     assert [p["json"]["alert"]["state"] for p in posts] == ["firing", "cleared"]
@@ -195,14 +195,14 @@ def test_a_sink_that_failed_gets_the_alert_on_later_ticks_and_only_it(site, tmp_
     limits = Thresholds(min_free_fraction=0.0)
     with webhook_server() as (good_url, good), webhook_server(fail_first=2) as (down_url, down):
         sinks = [WebhookSink(good_url, name="chat"), WebhookSink(down_url, name="pager")]
-        evaluate(collect(db, tiers, incoming), book, sinks, limits)
+        evaluate(collect(db, tiers, incoming, now=NOW), book, sinks, limits)
         assert [p["answer"] for p in down] == [503] and book.pending()[0]["sinks"] == ["pager"]
-        assert evaluate(collect(db, tiers, incoming), book, sinks, limits) == []
+        assert evaluate(collect(db, tiers, incoming, now=NOW), book, sinks, limits) == []
         assert [p["answer"] for p in down] == [503, 503]
-        evaluate(collect(db, tiers, incoming), book, sinks, limits)
+        evaluate(collect(db, tiers, incoming, now=NOW), book, sinks, limits)
         assert [p["answer"] for p in down] == [503, 503, 200]
         assert book.pending() == []
-        evaluate(collect(db, tiers, incoming), book, sinks, limits)
+        evaluate(collect(db, tiers, incoming, now=NOW), book, sinks, limits)
     assert len(down) == 3 and len(good) == 1  # delivered once each, the healthy sink never twice
     assert down[-1]["json"]["alert"] == good[0]["json"]["alert"]
 

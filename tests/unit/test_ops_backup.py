@@ -102,3 +102,17 @@ def test_cli_backup_and_restore(tmp_path, monkeypatch):
 @pytest.mark.postgres
 def test_postgres_backup_restore_round_trip(postgres_url, tmp_path):
     _round_trip(postgres_url, tmp_path)
+
+
+def test_sqlite_restore_onto_a_new_machine(tmp_path):
+    url = sqlite_url(tmp_path / "old" / "products.sqlite")
+    db = ProductsDB(url)
+    _fill(db)
+    before = _contents(db)
+    db.dispose()
+    saved = backup(url, tmp_path / "b.sqlite")
+    fresh = f"sqlite:///{tmp_path / 'new' / 'state' / 'products.sqlite'}"  # nothing there yet
+    assert restore(fresh, saved) is None
+    restored = ProductsDB(fresh)
+    assert _contents(restored) == before
+    restored.dispose()

@@ -112,3 +112,19 @@ def test_alert_secrets_stay_out_of_dagster(tmp_path, monkeypatch):
     shown = serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
     assert "pipeline_alerts_sensor" in shown and "pipeline_health" in shown
     assert "0xDEADBEEF" not in shown and "0xFEEDFACE" not in shown
+
+
+def test_an_unreachable_database_is_an_alert_not_a_failed_tick(tmp_path, webhook):
+    data = tmp_path / "data"
+    resources = {"storage": StorageResource(data_root=str(data), fast_root=None),
+                 # Nothing listens on port 1: the connection is refused at once.
+                 "products_db": ProductsDBResource(url="postgresql+psycopg2://ops:pw-0xC0FFEE@127.0.0.1:1/products"),
+                 "ingest": IngestResource(incoming_dir=str(data / "incoming"))}
+    with DagsterInstance.ephemeral() as instance, \
+            build_sensor_context(instance=instance, resources=resources) as context:
+        result = pipeline_alerts_sensor(context)
+    metadata = result.asset_events[0].metadata
+    assert "database" in metadata["alerts"].value and "free_fraction_products" in metadata
+    [post] = [p for p in webhook if p["json"]["alert"]["key"] == "database"]
+    assert "products database unreachable or unreadable: OperationalError" in post["json"]["text"]
+    assert "0xC0FFEE" not in post["json"]["text"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from click.testing import CliRunner
 
 from dsa110_resources.calibration.registry import register_table
@@ -12,10 +14,8 @@ from dsa110_resources.cli import main
 from dsa110_resources.db import Image, ProductsDB, Tile
 from dsa110_resources.ops.alerts import AlertBook, Finding
 
-NOW = dt.datetime.now(dt.UTC)
-
-
 def _site(tmp_path, monkeypatch):
+    now = dt.datetime.now(dt.UTC)  # per test: module import time is long past on a loaded machine
     for name in ("DSA110_DB_URL", "DSA110_INCOMING", "DSA110_STAGE_ROOT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DSA110_FAST_ROOT", str(tmp_path / "shm"))
@@ -27,15 +27,15 @@ def _site(tmp_path, monkeypatch):
             s.add(Tile(tile_id=f"2025-10-13T13:{minute:02d}:00", status=status,
                        group_time=dt.datetime(2025, 10, 13, 13, minute, tzinfo=dt.UTC)))
         s.add(Image(tile_id="2025-10-13T13:00:00", path=str(data / "a.image.fits"), kind="image",
-                    created_at=NOW - dt.timedelta(minutes=7)))
-    register_table(db, data / "c.bcal", "B", NOW - dt.timedelta(hours=2))
+                    created_at=now - dt.timedelta(minutes=7)))
+    register_table(db, data / "c.bcal", "B", now - dt.timedelta(hours=2))
     db.dispose()
     incoming = data / "incoming" / "2025-10-13"
     incoming.mkdir(parents=True)
     for sb in range(3):
         (incoming / f"2025-10-13T13:20:00_sb{sb:02d}.hdf5").write_bytes(b"")
     AlertBook(data / "state" / "alerts.json").update(
-        [Finding("calibration", "critical", "no valid calibration")], NOW - dt.timedelta(minutes=30))
+        [Finding("calibration", "critical", "no valid calibration")], now - dt.timedelta(minutes=30))
     return data
 
 
@@ -48,7 +48,7 @@ def test_status_json_reports_backlog_products_disks_and_alerts(tmp_path, monkeyp
     assert doc["tiles_converted_not_imaged"] == 1  # 13:05 converted, no image
     assert doc["last_tile"]["tile_id"] == "2025-10-13T13:15:00"
     assert doc["last_image"]["tile_id"] == "2025-10-13T13:00:00"
-    assert doc["last_calibration"]["caltype"] == "B" and doc["last_calibration"]["age_hours"] == 2.0
+    assert doc["last_calibration"]["caltype"] == "B" and doc["last_calibration"]["age_hours"] == pytest.approx(2.0, abs=0.05)
     assert doc["quarantined_last_hour"] == 1
     assert {d["tier"] for d in doc["disks"]} == {"fast", "stage", "products", "incoming"}
     assert all(0 < d["free_fraction"] <= 1 for d in doc["disks"])
@@ -71,3 +71,12 @@ def test_status_without_a_database_says_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.delenv("DSA110_DB_URL", raising=False)
     result = CliRunner().invoke(main, ["status", "--data-root", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "no products database at" in result.output
+
+
+def test_status_with_an_unreachable_database_still_reports_disks(tmp_path, monkeypatch):
+    monkeypatch.setenv("DSA110_FAST_ROOT", "")
+    result = CliRunner().invoke(main, ["status", "--no-measures", "--check", "--data-root", str(tmp_path),
+                                       "--db-url", "postgresql+psycopg2://ops:pw-0xC0FFEE@127.0.0.1:1/products"])
+    assert result.exit_code == 1, result.output
+    assert "database      products database unreachable or unreadable: OperationalError" in result.output
+    assert "disk products" in result.output and "0xC0FFEE" not in result.output
