@@ -22,12 +22,12 @@ EXECUTORS = ("in_process", "multiprocess", "celery")
 #: Settings every Celery app of the pipeline (run worker and step workers) uses.
 CELERY_SETTINGS = {
     # A step is acknowledged when it has finished, not when a worker takes it:
-    # if the worker dies mid-step (kill -9, a lost machine) its connection
-    # drops, the broker hands the step to another worker and it runs again
-    # from the start. Products publish atomically, so the half-made one was
-    # never visible. A step whose process the worker itself loses (e.g. the
-    # OOM killer) is not redelivered (task_reject_on_worker_lost stays off):
-    # it fails the step with a clear error instead of looping over workers.
+    # if the worker dies mid-step (kill -9, a lost machine, the OOM killer:
+    # the step runs in the worker's own process) its connection drops, the
+    # broker hands the step to another worker and it runs again from the
+    # start. Products publish atomically, so the half-made one was never
+    # visible. The broker does not count redeliveries: a step that kills
+    # every worker it lands on goes round them (see deploy/README.md).
     "task_acks_late": True,
     # One step per worker slot at a time: a prefetched step would wait behind
     # a long CASA step while another worker sits idle.
