@@ -27,6 +27,6 @@ defs = Definitions(
     resources=resources_for(),
     # One process per run: the project (astropy, casacore, CASA's wrappers) is
     # imported once, not once per step; CASA work has its own child process.
-    # Per-window runs cost ~Nx less this way (docs/design-notes.md).
+    # An empty window's run takes ~10x less time this way (docs/design-notes.md).
     executor=in_process_executor,
 )
