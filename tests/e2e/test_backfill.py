@@ -84,3 +84,8 @@ def test_cli_backfill_tells_each_window_apart(dagster):
         "checks": {check: {GOOD: "SUCCEEDED", EMPTY: "SKIPPED", BAD: "EXECUTION_FAILED"} for _, check in checks},
         "empty window": {"outcome": "no data"},
     }, state
+
+    # A backfill whose windows hold no data is a success, not a failure.
+    empty_only = CliRunner().invoke(main, ["backfill", "--start", EMPTY, "--end", BAD,
+                                           "--url", f"http://127.0.0.1:{dev.port}", "--wait", "--timeout", "300"])
+    assert empty_only.exit_code == 0 and "status: COMPLETED_SUCCESS" in empty_only.output, empty_only.output
