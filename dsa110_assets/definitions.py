@@ -29,5 +29,7 @@ defs = Definitions(
     ],
     sensors=[incoming_tiles_sensor, hourly_mosaic_sensor, pipeline_alerts_sensor, run_failure_alert_sensor],
     resources=resources_for(),
-    executor=executor_for(),  # in_process by default (dsa110_assets.execution)
+    # in_process by default: one process per run, the project imported once,
+    # not once per step (docs/design-notes.md); celery across workers (deploy/).
+    executor=executor_for(),
 )

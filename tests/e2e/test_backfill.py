@@ -84,3 +84,16 @@ def test_cli_backfill_tells_each_window_apart(dagster):
         "checks": {check: {GOOD: "SUCCEEDED", EMPTY: "SKIPPED", BAD: "EXECUTION_FAILED"} for _, check in checks},
         "empty window": {"outcome": "no data"},
     }, state
+
+    # A backfill whose windows hold no data is a success, not a failure.
+    empty_only = CliRunner().invoke(main, ["backfill", "--start", EMPTY, "--end", BAD,
+                                           "--url", f"http://127.0.0.1:{dev.port}", "--wait", "--timeout", "300"])
+    assert empty_only.exit_code == 0 and "status: COMPLETED_SUCCESS" in empty_only.output, empty_only.output
+
+    # Reprocess one step of one window: --assets narrows the chain; the image is made again in place.
+    after_first = len(dev.graphql(CHECKS, {"key": {"path": ["image"]}, "check": "image_noise"})["assetCheckExecutions"])
+    reimage = CliRunner().invoke(main, ["backfill", "--start", GOOD, "--end", EMPTY, "--assets", "image",
+                                        "--url", f"http://127.0.0.1:{dev.port}", "--wait", "--timeout", "600"])
+    assert reimage.exit_code == 0, reimage.output
+    again = dev.graphql(CHECKS, {"key": {"path": ["image"]}, "check": "image_noise"})["assetCheckExecutions"]
+    assert len(again) == after_first + 1 and again[0] == {"status": "SUCCEEDED", "partition": GOOD}
