@@ -293,18 +293,27 @@ def test_tables_registered_with_provenance_and_application_recorded(calibrated):
 
 
 def test_corrupted_refant_triggers_fallback(calibrator_tile, tmp_path):
-    from casacore.tables import table
+    """A dead correlator input (exact zeros for antenna 103 in the raw files)
+    is flagged on the way into the MS and the reference antenna moves on."""
+    import h5py
 
-    ms = tmp_path / "bad.ms"
-    shutil.copytree(calibrator_tile["ms"], ms)
-    with table(f"{ms}::ANTENNA", ack=False) as t:
-        names = list(t.getcol("NAME"))
-    bad = names.index("103")
-    with table(str(ms), readonly=False, ack=False) as t:
-        rows = np.flatnonzero((t.getcol("ANTENNA1") == bad) | (t.getcol("ANTENNA2") == bad))
-        data = t.getcol("DATA")
-        data[rows] = 0  # a dead correlator input: exact zeros
-        t.putcol("DATA", data)
+    from dsa110_resources.conversion.convert import convert_to_path
+    from dsa110_resources.conversion.grouping import subband_paths
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for path in calibrator_tile["truth"].files.values():
+        copy = raw / Path(path).name
+        shutil.copy(path, copy)
+        with h5py.File(copy, "r+") as f:
+            names = [n.decode() for n in f["Header/antenna_names"][()]]
+            number = int(f["Header/antenna_numbers"][()][names.index("103")])
+            hit = np.flatnonzero((f["Header/ant_1_array"][()] == number) | (f["Header/ant_2_array"][()] == number))
+            vis = f["Data/visdata"]
+            values = vis[()]
+            values[hit] = 0
+            vis[...] = values
+    ms = convert_to_path(subband_paths(sorted(raw.glob("*.hdf5"))), tmp_path / "bad.ms", fast_root=None).ms_path
     summary = flagging.flag_ms(ms, workdir=tmp_path / "flag", options=flagging.FlagOptions(rfi="none"))
     assert summary.per_antenna_live["103"] == 1.0
     chain = solve.choose_refant(summary)
