@@ -28,10 +28,12 @@ from dsa110_resources import constants
 from dsa110_resources.conversion import convert_to_path, find_tiles
 from vis_fit import fit_fluxes, read_stokes_i, source_fringes
 
-SAMPLE = Path(os.environ.get(
-    "DSA110_SAMPLE_TILE",
-    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sample-tile-correlator-layout"))
-pytestmark = pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"no sample tile at {SAMPLE} (DSA110_SAMPLE_TILE)")
+#: The project's shared reference data (never copied into the repository).
+REFERENCE = Path(os.environ.get("DSA110_REFERENCE_DATA",
+                                Path(__file__).resolve().parents[2].parent / "shared" / "data"))
+SAMPLE = REFERENCE / "sample-tile-correlator-layout"
+
+pytestmark = pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"no sample tile at {SAMPLE} (DSA110_REFERENCE_DATA)")
 
 
 @pytest.fixture(scope="module")

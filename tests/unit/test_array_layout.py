@@ -1,5 +1,6 @@
 """Array layout: station CSV reader, nominal arm geometry, ENU/ECEF helpers."""
 
+import os
 from pathlib import Path
 
 import astropy.units as u
@@ -16,7 +17,9 @@ from dsa110_resources.array_layout import (
     read_station_file,
 )
 
-STATION_FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "DSA110_Station_Coordinates.csv"
+#: The project's shared reference data (never copied into the repository).
+REFERENCE = Path(os.environ.get("DSA110_REFERENCE_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+STATION_FILE = REFERENCE / "DSA110_Station_Coordinates.csv"
 
 
 @pytest.mark.skipif(not STATION_FILE.exists(), reason="operator station file not present")
