@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import os
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,10 +205,7 @@ def build_ms(tile: ValidatedTile, ms_path: Path,
     ins = [[(np.empty((block, per_sb, n_pol), np.complex64), np.empty((block, per_sb, n_pol), np.bool_),
              np.empty((block, per_sb, n_pol), np.float32)) for _ in tile.headers] for _ in range(n_in)]
     readers = [SubbandSlabReader(h) for h in tile.headers]
-    read_paths: dict[str, int] = {}
-    for reader in readers:
-        for kind in reader.paths.values():
-            read_paths[kind] = read_paths.get(kind, 0) + 1
+    read_paths = dict(Counter(kind for reader in readers for kind in reader.paths.values()))
     stage = {"read": 0.0, "kernel": 0.0, "write": 0.0}
     starts = list(range(0, n_rows, block))
     written = [Future() for _ in starts]

@@ -216,6 +216,14 @@ def _pread_exact(fd: int, view: memoryview, offset: int, what: str) -> None:
         done += n
 
 
+def _stored_as(dset: h5py.Dataset, dtype) -> bool:
+    """The dataset's elements are stored as ``dtype`` in native byte order (its
+    bytes can go straight into a buffer of that type)."""
+    target = np.dtype(dtype)
+    native = ("=", "|", "<" if sys.byteorder == "little" else ">")
+    return dset.dtype == target and (target.itemsize == 1 or dset.dtype.byteorder in native)
+
+
 @dataclass
 class ChunkIndex:
     """Where every chunk of an uncompressed chunked dataset lies in the file.
@@ -233,18 +241,14 @@ class ChunkIndex:
     nbytes: int  # bytes per chunk
 
     @classmethod
-    def of(cls, dset: h5py.Dataset, dtype) -> ChunkIndex | None:
-        """The index, or None when the chunks' bytes are not the buffer's bytes
-        (filters, another type or byte order) or some chunk was never written."""
-        target = np.dtype(dtype)
-        plist = dset.id.get_create_plist()
-        if dset.chunks is None or plist.get_nfilters() or dset.dtype != target:
-            return None
-        if target.itemsize > 1 and dset.dtype.byteorder not in ("=", "<" if sys.byteorder == "little" else ">"):
+    def of(cls, dset: h5py.Dataset) -> ChunkIndex | None:
+        """The index, or None when the stored chunks are not the raw elements
+        (filters) or some chunk was never written."""
+        if dset.chunks is None or dset.id.get_create_plist().get_nfilters():
             return None
         chunks = dset.chunks if dset.ndim == 3 else (dset.chunks[0],) + dset.chunks[2:]
         shape = dset.shape if dset.ndim == 3 else (dset.shape[0],) + dset.shape[2:]
-        nbytes = int(np.prod(dset.chunks)) * target.itemsize
+        nbytes = int(np.prod(dset.chunks)) * dset.dtype.itemsize
         found = []
         dset.id.chunk_iter(lambda info: found.append(info.chunk_offset + (info.byte_offset, info.size)))
         expected = int(np.prod([-(-n // c) for n, c in zip(shape, chunks)]))
@@ -309,16 +313,11 @@ class SubbandSlabReader:
 
     def _plan(self, dset: h5py.Dataset, dtype) -> tuple[str, object]:
         expected = self.header.n_blts * self.header.n_freqs * self.header.n_pols
-        if int(np.prod(dset.shape)) != expected:
+        if int(np.prod(dset.shape)) != expected or not _stored_as(dset, dtype):
             return "hdf5", None
         if dset.chunks is not None:
-            index = ChunkIndex.of(dset, dtype)
+            index = ChunkIndex.of(dset)
             return ("chunks", index) if index is not None else ("hdf5", None)
-        target = np.dtype(dtype)
-        if dset.compression is not None or dset.dtype != target:
-            return "hdf5", None
-        if target.itemsize > 1 and dset.dtype.byteorder not in ("=", "<" if sys.byteorder == "little" else ">"):
-            return "hdf5", None
         offset = dset.id.get_offset()
         return ("hdf5", None) if offset is None else ("contiguous", int(offset))
 
@@ -340,8 +339,8 @@ class SubbandSlabReader:
         position = np.empty(n, dtype=np.int64)
         position[order] = np.arange(n, dtype=np.int64) * (size // target.itemsize)
         out = target.view(np.uint8) if target.dtype == np.bool_ else target
-        kernels.scatter_chunks(self._staging[:n * size].view(out.dtype), position, index.row0[picked], index.chan0[picked],
-                               index.pol0[picked], *index.shape, start, out)
+        kernels.scatter_chunks(self._staging[:n * size].view(out.dtype), position, index.row0[picked],
+                               index.chan0[picked], index.pol0[picked], *index.shape, start, out)
 
     def read(self, start: int, stop: int, vis: np.ndarray, flags: np.ndarray,
              nsamples: np.ndarray) -> None:
