@@ -33,6 +33,7 @@ from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db import ESECandidate, FluxCorrection, ForcedPhotometry, Image, Tile, VariabilityMetric
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.photometry import forced_photometry_image
+from dsa110_resources.photometry.forced import forced_photometry_bands
 from dsa110_resources.photometry.ese import DEFAULT_SNR_THRESHOLD
 from dsa110_resources.photometry.daily import analyse_light_curves, normalised_table
 from dsa110_resources.photometry.lightcurves import write_parquet
@@ -114,12 +115,19 @@ def photometry(
             continue
         table = forced_photometry_image(paths["image"], coords, pb_path=paths["pb"],
                                         residual_path=paths.get("residual"), source_ids=names)
+        # Sub-band images (imaging.subband_images), each with its own beam:
+        # rows band="sbN", which the daily ESE search uses for chromaticity.
+        subbands = {kind.removeprefix("image-"): path for kind, path in paths.items() if kind.startswith("image-sb")}
+        if subbands:
+            table = pd.concat([table, forced_photometry_bands(
+                subbands, coords, pb_paths={band: paths[f"pb-{band}"] for band in subbands}, source_ids=names)],
+                ignore_index=True)
         table["tile_id"] = tile_id
         with tiers.staging(f"phot-{tile_id}") as stage:
             parquet = tiers.publish(write_parquet(table, stage / "phot.parquet"),
                                     layout.photometry_path(tile_id))
         with db.session() as s:
-            s.execute(delete(ForcedPhotometry).where(ForcedPhotometry.image_path == paths["image"]))
+            s.execute(delete(ForcedPhotometry).where(ForcedPhotometry.tile_id == tile_id))
             s.add_all(
                 ForcedPhotometry(
                     image_path=paths["image"], tile_id=tile_id, source_id=str(r.source_id), band=r.band,
@@ -132,8 +140,9 @@ def photometry(
             )
         outcomes.add_product(window, {
             "tile_id": tile_id,
-            "n_sources": len(table),
-            "median_snr": round(float(np.nanmedian(table["snr"])), 1),
+            "n_sources": int((table["band"] == "full").sum()),
+            "bands": sorted(table["band"].unique()),
+            "median_snr": round(float(np.nanmedian(table.loc[table["band"] == "full", "snr"])), 1),
             "parquet_path": str(parquet),
         })
     yield from outcomes.events(context)
