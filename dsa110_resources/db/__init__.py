@@ -12,6 +12,7 @@ from .models import (
     MeasurementSet,
     SubbandFile,
     Tile,
+    TransitFlux,
     VariabilityMetric,
     utcnow,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "ProductsDB",
     "SubbandFile",
     "Tile",
+    "TransitFlux",
     "VariabilityMetric",
     "current_revision",
     "head_revision",

@@ -10,6 +10,7 @@ The catalog is a plain DataFrame with ``source_id`` (or that index) and any
 of these optional columns; absent columns do not constrain, and a missing
 value in a present column counts as "not known good" (excluded):
 
+    reference bool  True = the catalog's own combined verdict (e.g. the master catalog's)
     compact   bool  True = smaller than the beam
     isolated  bool  True = no neighbour within a few beams
     confused  bool  True = blended with a neighbour (the opposite sense)
@@ -19,13 +20,20 @@ value in a present column counts as "not known good" (excluded):
 
 from __future__ import annotations
 
+import astropy.units as u
 import numpy as np
 import pandas as pd
 
-__all__ = ["GOOD_FLAGS", "BAD_FLAGS", "eligible_references"]
+from dsa110_resources.catalogs.crossmatch import is_compact, is_isolated
+from dsa110_resources.catalogs.sky import SkyCatalog
+
+#: DSA-110's synthesized beam is ~59" x 18" at Dec +54 (dsa110-facts): sizes are judged against the major axis.
+DEFAULT_BEAM_MAJOR = 60 * u.arcsec
+
+__all__ = ["GOOD_FLAGS", "BAD_FLAGS", "eligible_references", "reference_catalog"]
 
 #: Columns where True means fit to be a reference, and where True means not.
-GOOD_FLAGS = ("compact", "isolated")
+GOOD_FLAGS = ("reference", "compact", "isolated")
 BAD_FLAGS = ("confused", "resolved")
 
 
@@ -55,3 +63,19 @@ def eligible_references(catalog: pd.DataFrame, *, min_flux_jy: float | None = No
             raise ValueError("min_flux_jy given but the reference catalog has no flux_jy column")
         ok &= np.nan_to_num(catalog["flux_jy"].to_numpy(float), nan=0.0) >= min_flux_jy
     return pd.Series(ok, index=index, name="eligible")
+
+
+def reference_catalog(catalog: SkyCatalog, beam_major: u.Quantity = DEFAULT_BEAM_MAJOR) -> pd.DataFrame:
+    """The flag table for an operator's sky catalog (until the master catalog supplies its own).
+
+    compact: catalog major axis < half the beam; isolated: no other catalog
+    source within three beams (:mod:`dsa110_resources.catalogs.crossmatch`).
+    """
+    return pd.DataFrame({
+        "source_id": np.asarray(catalog.name).astype(str),
+        "ra_deg": catalog.ra_deg,
+        "dec_deg": catalog.dec_deg,
+        "flux_jy": catalog.flux_jy,
+        "compact": is_compact(catalog, beam_major),
+        "isolated": is_isolated(catalog, 3 * beam_major),
+    })

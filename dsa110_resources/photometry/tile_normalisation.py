@@ -152,6 +152,8 @@ def _normalise_band(table: pd.DataFrame, eligible: pd.Series | None, criteria: T
 
     gain = table["pb_gain"].to_numpy(float) if "pb_gain" in table.columns else np.ones(len(table))
     good = np.isfinite(f_all) & np.isfinite(e_all) & (e_all > 0) & (np.nan_to_num(gain) >= criteria.min_pb_gain)
+    if "blended" in table.columns:  # the forced fit saw a neighbour: never a reference measurement
+        good &= ~table["blended"].fillna(True).to_numpy(bool)
     src_codes, src_ids = pd.factorize(table["source_id"].astype(str), sort=True)
     src_ids = np.asarray(src_ids)
     ids = src_ids[src_codes]
@@ -234,8 +236,9 @@ def normalise_tiles(
     """Per-(tile, band) flux-scale corrections and the normalised measurements.
 
     measurements: one row per (source, tile[, band]) with source_id, tile_id,
-    epoch_mjd, flux_jy, flux_err_jy and optionally band (default "full"),
-    pb_gain (beam response at the source), ra_deg/dec_deg (for ref_spread).
+    epoch_mjd, flux_jy, flux_err_jy and optionally band (default "full", or a
+    sub-band label: each band is solved on its own), pb_gain (beam response at
+    the source), blended (never a reference measurement), ra_deg/dec_deg (for ref_spread).
     eligible: bool Series indexed by source_id (see
     :func:`.references.eligible_references`); None lets every source compete.
     """
