@@ -164,7 +164,8 @@ def _normalise_band(table: pd.DataFrame, eligible: pd.Series | None, criteria: T
     stats = pd.DataFrame({"id": ids[judged], "snr": f_all[judged] / e_all[judged]}).groupby("id")["snr"]
     summary = pd.DataFrame({"snr": stats.median(), "n": stats.size()})
     candidates = summary.index[(summary["snr"] >= criteria.min_snr) & (summary["n"] >= criteria.min_measurements)]
-    is_candidate = np.isin(src_ids, np.asarray(candidates))
+    src_index = pd.Index(src_ids)
+    is_candidate = src_index.isin(candidates)  # hashed: np.isin on strings is quadratic-slow
     dropped: list[dict] = []
     reasons: dict[str, str] = {}
     while True:
@@ -195,7 +196,7 @@ def _normalise_band(table: pd.DataFrame, eligible: pd.Series | None, criteria: T
             log.warning("reference %s dropped (%s)", ref_ids[k], reason)
             dropped.append({"source_id": ref_ids[k], "reason": reason, "rms_z": float(rms_z[k])})
             reasons[ref_ids[k]] = reason
-            is_candidate[src_ids == ref_ids[k]] = False
+        is_candidate[src_index.get_indexer(np.asarray(ref_ids)[bad])] = False
 
     few = n_used < criteria.min_references_per_tile
     correction = np.where(few, np.nan, correction)

@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from dagster import DagsterEventType, DagsterInstance, Definitions
-from sqlalchemy import func, insert, select
+from astropy.io import fits
+from astropy.wcs import WCS
+from sqlalchemy import func, insert, select, update
 
 from dsa110_assets.photometry import daily_variability, normalisation_references, science_daily_job
 from dsa110_resources.catalogs.resource import SkyCatalogResource
@@ -125,8 +127,39 @@ def test_scientist_commands_read_the_database(run):
     exported = pd.read_csv(out)
     assert top in set(exported["source_id"])
     assert (exported["source_id"] == top).sum() == (sim.measurements["source_id"] == top).sum()
+    # one of its tiles' images on disk: its cut-out is centred on the source; the others are gone
+    tile = exported.loc[exported["source_id"] == top, "tile_id"].iloc[0]
+    image = _write_image(tmp / "tile.image.fits", ra, dec)
+    with db.session() as s:
+        s.execute(update(ForcedPhotometry).where(ForcedPhotometry.tile_id == tile).values(image_path=str(image)))
+    cut = runner.invoke(main, ["cone", str(ra), str(dec), "--radius", "20", "--db-url", url,
+                               "--export", str(tmp / "cone.parquet"), "--cutouts", str(tmp / "cutouts")])
+    assert cut.exit_code == 0, cut.output
+    rows = pd.read_parquet(tmp / "cone.parquet")
+    made = rows[rows["cutout_path"].notna()]
+    assert set(made["tile_id"]) == {tile}
+    with fits.open(made[made["source_id"] == top]["cutout_path"].iloc[0]) as hdul:
+        stamp, header = hdul[0].data, hdul[0].header
+    assert stamp.shape == (240, 240) and header["BMAJ"] == pytest.approx(59 / 3600)
+    peak = np.unravel_index(np.nanargmax(stamp), stamp.shape)
+    assert abs(peak[0] - 119.5) <= 1 and abs(peak[1] - 119.5) <= 1
     bad = runner.invoke(main, ["cone", str(ra), str(dec), "--radius", "1e6", "--db-url", url])
     assert bad.exit_code != 0 and "radius" in bad.output
+
+
+def _write_image(path, ra, dec, n=600):
+    """A 3"-pixel SIN image with one point source at (ra, dec) in its centre."""
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    w.wcs.crval = [ra, dec]
+    w.wcs.crpix = [n / 2 + 0.5, n / 2 + 0.5]
+    w.wcs.cdelt = [-3 / 3600, 3 / 3600]
+    yy, xx = np.mgrid[:n, :n] - (n - 1) / 2
+    data = np.exp(-0.5 * (xx**2 + yy**2) / 4.0).astype(np.float32)[None, None]
+    header = w.to_header()
+    header["BMAJ"], header["BMIN"], header["BPA"] = 59 / 3600, 18 / 3600, 0.0
+    fits.PrimaryHDU(data, header).writeto(path)
+    return path
 
 
 def test_day_without_photometry_is_no_data(tmp_path):
