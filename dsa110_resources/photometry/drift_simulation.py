@@ -41,7 +41,7 @@ from dsa110_resources import constants as C
 from dsa110_resources.imaging.primary_beam import DriftScanBeam
 from dsa110_resources.simulation.lightcurves import ESELightCurve
 
-__all__ = ["DriftSurveySpec", "DriftSurvey", "simulate_drift_survey", "tile_beam_grid"]
+__all__ = ["DriftSurveySpec", "DriftSurvey", "simulate_drift_survey", "subband_label", "tile_beam_grid"]
 
 #: Sidereal days per solar day: the sky's advance over the tile grid.
 SIDEREAL_PER_SOLAR = 86400.0 / C.SIDEREAL_DAY.to_value(u.s)
@@ -78,6 +78,9 @@ class DriftSurveySpec:
     ese_caustic_ratio: tuple[float, float] = (0.2, 0.6)
     non_compact_fraction: float = 0.1
     sampling: str = "tiles"  # "tiles" (the array) or "daily" (once per day, one scale per day)
+    # sub-band images (centre frequencies, Hz): rows labelled "sb<MHz>" beside "full", each with its
+    # own scale error per tile and the noise of its share of the band; ESEs deepen as lambda^2
+    subbands_hz: tuple[float, ...] = ()
 
 
 @dataclass
@@ -87,9 +90,13 @@ class DriftSurvey:
     catalog: pd.DataFrame  # source_id, ra_deg, dec_deg, flux_jy, compact, isolated, resolved
     truth: pd.DataFrame  # per source: kind, mean_flux_jy, depth, duration_days, t0_mjd, caustic
     tile_scale: pd.Series  # tile_id -> injected flux-scale factor
+    subband_scale: pd.DataFrame | None = None  # tile_id x sub-band label -> injected factor
 
-    def true_flux(self, source_ids, epoch_mjd) -> np.ndarray:
-        """Intrinsic flux of each (source, epoch) pair, from the injected model alone."""
+    def true_flux(self, source_ids, epoch_mjd, freq_hz: float | None = None) -> np.ndarray:
+        """Intrinsic flux of each (source, epoch) pair, from the injected model alone.
+
+        freq_hz: a sub-band's frequency (ESE depth scales as (nu / 1.4 GHz)^-2); None: the full band.
+        """
         ids = np.asarray(source_ids)
         mjd = np.broadcast_to(np.asarray(epoch_mjd, float), ids.shape)
         truth = self.truth
@@ -102,8 +109,9 @@ class DriftSurvey:
             if hit.any():
                 row = truth.iloc[i]
                 model = ESELightCurve(t0_mjd=row.t0_mjd, duration_days=row.duration_days, depth=row.depth,
-                                      caustic=row.caustic)
-                flux[hit] *= model.factor(Time(mjd[hit], format="mjd"))
+                                      caustic=row.caustic, chromatic=freq_hz is not None, ref_freq_hz=1.4e9)
+                freq = None if freq_hz is None else freq_hz * u.Hz
+                flux[hit] *= model.factor(Time(mjd[hit], format="mjd"), freq)
         return flux
 
 
@@ -231,6 +239,8 @@ def simulate_drift_survey(spec: DriftSurveySpec = DriftSurveySpec(), seed: int =
             "pb_gain": gain, "ra_deg": src_ra[ps], "dec_deg": src_dec[ps],
         })
         tile_scale = pd.Series(tiles["scale"].to_numpy(), index=tiles["tile_id"].to_numpy())
+        if spec.subbands_hz:
+            table, survey.subband_scale = _subbands(spec, rng, survey, table, tiles, pt, noise, gain)
     else:
         table, tile_scale = _daily(spec, rng, truth, survey, ps, epoch, gain, noise, src_ra, src_dec)
     survey.measurements = table.sort_values(["epoch_mjd", "source_id"], ignore_index=True)
@@ -240,6 +250,26 @@ def simulate_drift_survey(spec: DriftSurveySpec = DriftSurveySpec(), seed: int =
 
 def _true_at(survey: DriftSurvey, rows: np.ndarray, epoch: np.ndarray) -> np.ndarray:
     return survey.true_flux(survey.truth.index.to_numpy()[rows], epoch)
+
+
+def subband_label(freq_hz: float) -> str:
+    return f"sb{freq_hz / 1e6:.0f}"
+
+
+def _subbands(spec, rng, survey, table, tiles, pt, noise, gain):
+    """Sub-band rows for every tile measurement: own scale per (tile, sub-band), noise x sqrt(n)."""
+    n_sub = len(spec.subbands_hz)
+    scales = {}
+    parts = [table]
+    for freq in spec.subbands_hz:
+        label = subband_label(freq)
+        scale = 1 + spec.scale_error * rng.standard_normal(len(tiles))
+        scales[label] = scale
+        true = survey.true_flux(table["source_id"].to_numpy(), table["epoch_mjd"].to_numpy(), freq)
+        sigma = np.sqrt(n_sub * (noise / gain) ** 2 + (spec.fractional_noise * true) ** 2)
+        parts.append(table.assign(band=label, flux_jy=true * scale[pt] + sigma * rng.standard_normal(len(pt)),
+                                  flux_err_jy=sigma))
+    return pd.concat(parts, ignore_index=True), pd.DataFrame(scales, index=tiles["tile_id"].to_numpy())
 
 
 def _daily(spec, rng, truth, survey, ps, epoch, gain, noise, src_ra, src_dec):

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from dsa110_resources.photometry.daily import analyse_drift_scan, analyse_light_curves
-from dsa110_resources.photometry.drift_simulation import DriftSurveySpec, simulate_drift_survey
+from dsa110_resources.photometry.drift_simulation import DriftSurveySpec, simulate_drift_survey, subband_label
 from dsa110_resources.photometry.references import eligible_references
 from dsa110_resources.photometry.tile_normalisation import normalise_tiles
 
@@ -161,3 +161,24 @@ def test_catalog_flags_and_bad_tables():
         normalise_tiles(rows)
     with pytest.raises(ValueError, match="lacks columns"):
         normalise_tiles(rows.drop(columns=["tile_id"]))
+
+
+def test_subband_light_curves_show_an_ese_deeper_at_lower_frequency():
+    """Each sub-band is normalised on its own tiles' references; an ESE (lambda^2) is deeper in the low one."""
+    lo, hi = 1.33e9, 1.48e9
+    sim = simulate_drift_survey(DriftSurveySpec(n_sources=900, n_days=40, ra_range_deg=(150.0, 165.0),
+                                                ese_fraction=0.06, subbands_hz=(lo, hi)), seed=8)
+    products = analyse_drift_scan(sim.measurements, eligible_references(sim.catalog))
+    corr = products.normalisation.corrections
+    assert set(corr["band"]) == {"full", subband_label(lo), subband_label(hi)}
+    for label in (subband_label(lo), subband_label(hi)):
+        mine = corr[(corr["band"] == label) & np.isfinite(corr["correction"])]
+        ratio = mine["correction"].to_numpy() / sim.subband_scale.loc[mine["tile_id"], label].to_numpy()
+        assert np.std(ratio / np.median(ratio)) < 0.015  # its own scale, not the full band's
+    cands = products.candidates
+    found = cands[cands.index.isin(sim.truth.index[sim.truth["kind"] == "ese"])]
+    ratio = found[f"depth_{subband_label(lo)}"] / found[f"depth_{subband_label(hi)}"]
+    expected = (hi / lo) ** 2
+    print(f"{len(found)} ESEs found; depth ratio low/high median {ratio.median():.3f} (lambda^2: {expected:.3f})")
+    assert len(found) >= 10
+    assert ratio.median() == pytest.approx(expected, rel=0.08)
