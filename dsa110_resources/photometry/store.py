@@ -121,7 +121,8 @@ def write_daily(db, day: str, products, measurements: pd.DataFrame, threshold: f
             )
             for sid, row in candidates.iterrows()
         )
-    return {"corrections": len(today), "transits": len(transits), "tiles_normalised": len(updates),
+    normalised = sum(u["norm_flux_jy"] is not None for u in updates)  # the others are cleared (no correction)
+    return {"corrections": len(today), "transits": len(transits), "tiles_normalised": normalised,
             "variability": len(products.variability), "candidates": len(candidates)}
 
 
