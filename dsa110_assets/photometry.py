@@ -37,7 +37,7 @@ from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.photometry import forced_photometry_image
 from dsa110_resources.photometry.forced import forced_photometry_bands
 from dsa110_resources.photometry.ese import DEFAULT_SNR_THRESHOLD
-from dsa110_resources.photometry.daily import analyse_drift_scan
+from dsa110_resources.photometry.daily import HISTORY_DAYS, analyse_drift_scan
 from dsa110_resources.photometry.lightcurves import write_parquet
 from dsa110_resources.photometry.plots import plot_light_curve
 from dsa110_resources.photometry.references import eligible_references, reference_catalog
@@ -57,8 +57,9 @@ from .tile_windows import (
 
 #: Sources are measured where the tile's beam is at least this (the image is blanked below 0.2).
 BEAM_LEVEL = 0.3
-#: Candidate light curves shown inline on the ese_candidates materialization (each also a PNG on disk).
-MAX_PLOTS_IN_UI = 25
+#: Candidate light curves shown inline on the ese_candidates materialization (~40 kB each; every
+#: candidate's PNG path is in the ranked table).
+MAX_PLOTS_IN_UI = 20
 
 
 def _tile_images(db, key: str):
@@ -179,7 +180,7 @@ def daily_variability(context: AssetExecutionContext, storage: StorageResource, 
     """One pass over the history as of the day: per-tile normalisation, transits, metrics, ESE search."""
     db, tiers = products_db.db(), storage.tiers()
     day = context.partition_key
-    table = read_measurements(db, until_mjd=mjd_of_day(day) + 1.0)
+    table = read_measurements(db, until_mjd=mjd_of_day(day) + 1.0, since_mjd=mjd_of_day(day) - HISTORY_DAYS)
     day_rows = table["epoch_mjd"] >= mjd_of_day(day)
     if not day_rows.any() or table["epoch_mjd"].nunique() < 2:
         for key in ("lightcurves", "ese_candidates"):
@@ -216,6 +217,8 @@ def daily_variability(context: AssetExecutionContext, storage: StorageResource, 
         "correction_err_median": _num(np.nanmedian(corr_today["correction_err"])) if len(corr_today) else None,
         "references_used": int(norm.references["used"].sum()) if len(norm.references) else 0,
         "references_dropped": len(norm.dropped),
+        # references sampling one corner of the field (spread < 0.3 of all sources') say so
+        "tiles_today_refs_one_sided": int((corr_today["ref_spread"] < 0.3).sum()),
         "transits_today": counts["transits"],
         "two_epoch_flagged": int(metrics["two_epoch_flag"].sum()),
         "parquet_path": str(parquet),
@@ -223,7 +226,8 @@ def daily_variability(context: AssetExecutionContext, storage: StorageResource, 
     metadata = {
         "n_candidates": len(candidates),
         "threshold_snr": DEFAULT_SNR_THRESHOLD,
-        "ranked": MetadataValue.md(candidates.head(MAX_PLOTS_IN_UI).to_markdown() if len(candidates) else "none"),
+        "ranked": MetadataValue.md(candidates.assign(plot=[plots.get(str(i)) for i in candidates.index])
+                                   .to_markdown() if len(candidates) else "none"),
     }
     for source_id in list(plots)[:MAX_PLOTS_IN_UI]:
         metadata[f"lightcurve {source_id}"] = png_markdown(plots[source_id], source_id)

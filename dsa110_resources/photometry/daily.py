@@ -23,7 +23,18 @@ from dsa110_resources.photometry.tile_normalisation import TileCriteria, TileNor
 from dsa110_resources.photometry.transits import aggregate_transits, transit_matrix_table
 from dsa110_resources.photometry.variability import DEFAULT_FRACTIONAL_FLOOR, variability_metrics
 
-__all__ = ["DailyProducts", "DriftScanProducts", "analyse_drift_scan", "analyse_light_curves", "normalised_table"]
+__all__ = [
+    "HISTORY_DAYS",
+    "DailyProducts",
+    "DriftScanProducts",
+    "analyse_drift_scan",
+    "analyse_light_curves",
+    "normalised_table",
+]
+
+#: Days of photometry a daily run reads: the longest ESE template (56 d) with flanks of
+#: its own length each side, and more than the 30-day reference window.
+HISTORY_DAYS = 120
 
 
 @dataclass

@@ -99,7 +99,7 @@ def test_daily_job_stores_per_tile_corrections_transits_and_candidates(run):
     ui = [e for e in results[last].all_events if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
           and e.asset_key.to_user_string() == "ese_candidates"][0]
     shown = [k for k in ui.event_specific_data.materialization.metadata if k.startswith("lightcurve ")]
-    assert len(shown) == min(len(plots), 25)
+    assert len(shown) == min(len(plots), 20)
     assert (tmp / "data" / "photometry" / "daily" / f"{last}.lightcurves.parquet").exists()
 
 
