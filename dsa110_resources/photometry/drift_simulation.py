@@ -38,7 +38,7 @@ from astropy.time import Time
 from scipy.interpolate import RegularGridInterpolator
 
 from dsa110_resources import constants as C
-from dsa110_resources.imaging.primary_beam import DriftScanBeam
+from dsa110_resources.imaging.primary_beam import BeamModel, DriftScanBeam, beam_model
 from dsa110_resources.simulation.lightcurves import ESELightCurve
 
 __all__ = ["DriftSurveySpec", "DriftSurvey", "simulate_drift_survey", "subband_label", "tile_beam_grid"]
@@ -115,8 +115,13 @@ class DriftSurvey:
         return flux
 
 
-@lru_cache(maxsize=4)
 def tile_beam_grid(pointing_dec_deg: float, half_width_deg: float = 4.5) -> RegularGridInterpolator:
+    """The grid below for the configured beam model (DSA110_PRIMARY_BEAM)."""
+    return _tile_beam_grid(pointing_dec_deg, half_width_deg, beam_model())
+
+
+@lru_cache(maxsize=4)
+def _tile_beam_grid(pointing_dec_deg: float, half_width_deg: float, model: BeamModel) -> RegularGridInterpolator:
     """Tile-averaged beam response against (RA offset from the tile centre, Dec), degrees.
 
     Computed once with the pipeline's DriftScanBeam on a tile of TILE_DURATION
@@ -128,7 +133,7 @@ def tile_beam_grid(pointing_dec_deg: float, half_width_deg: float = 4.5) -> Regu
     beam = DriftScanBeam(
         pointing_mid=SkyCoord(180.0 * u.deg, pointing_dec_deg * u.deg),
         mid_time=mid, start_time=mid - half, end_time=mid + half,
-        frequencies=C.band_frequencies(),
+        frequencies=C.band_frequencies(), model=model,
     )
     cosd = np.cos(np.radians(pointing_dec_deg))
     dra = np.linspace(-half_width_deg / cosd * 1.5, half_width_deg / cosd * 1.5, 241)
