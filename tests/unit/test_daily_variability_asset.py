@@ -111,6 +111,11 @@ def test_scientist_commands_read_the_database(run):
     listed = runner.invoke(main, ["candidates", "--db-url", url])
     assert listed.exit_code == 0, listed.output
     assert f"stored for {last}" in listed.output and top in listed.output
+    fresh = runner.invoke(main, ["candidates", "--search", "--db-url", url, "--top", "2", "--plots", str(tmp / "p"),
+                                 "--output", str(tmp / "ranked.parquet")])
+    assert fresh.exit_code == 0, fresh.output
+    assert "tiles normalised" in fresh.output and len(list((tmp / "p").glob("ese_*.png"))) == 2
+    assert top in set(pd.read_parquet(tmp / "ranked.parquet")["source_id"])
     png = tmp / "top.png"
     lc = runner.invoke(main, ["lightcurve", top, "--db-url", url, "--tiles", "--plot", str(png)])
     assert lc.exit_code == 0, lc.output
