@@ -2,9 +2,10 @@
 
 - :func:`read_measurements`: per-tile forced photometry (the daily chain's input).
 - :func:`write_daily` : one day's products: per-tile corrections, per-transit
-  fluxes, normalised tile fluxes, variability metrics, ESE candidates. A day's
-  rerun replaces that day's rows; earlier days keep the normalisation of their
-  own run (re-materialise their partitions to renormalise them).
+  fluxes (the day's, and the previous day's again: a transit over midnight is
+  complete only the next day), normalised tile fluxes, variability metrics,
+  ESE candidates. A day's rerun replaces that day's rows; earlier days keep the
+  normalisation of their own run (re-materialise their partitions to renormalise them).
 - :func:`source_transits`, :func:`source_measurements`, :func:`stored_candidates`,
   :func:`cone_search`: the scientist's side (``dsa110 lightcurve``,
   ``candidates``, ``cone``).
@@ -40,6 +41,10 @@ def mjd_of_day(day: str) -> float:
     return float(pd.Timestamp(day).to_julian_date() - 2400000.5)
 
 
+def _date_of_mjd(mjd: float) -> str:
+    return (pd.Timestamp("1858-11-17") + pd.Timedelta(days=int(np.floor(mjd)))).strftime("%Y-%m-%d")
+
+
 def _num(value) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
@@ -73,8 +78,11 @@ def write_daily(db, day: str, products, measurements: pd.DataFrame, threshold: f
     norm = products.normalisation
     corr = norm.corrections
     today = corr[(corr["epoch_mjd"] >= start) & (corr["epoch_mjd"] < end) & np.isfinite(corr["correction"])]
+    # the day's transits, and the previous day's again: a transit whose mean falls before midnight
+    # may have tiles after it, which only today's run has seen
     transits = products.transits
-    transits = transits[transits["day_mjd"] == int(np.floor(start))]
+    transits = transits[transits["day_mjd"].isin([int(start) - 1, int(start)])]
+    yesterday = _date_of_mjd(start - 1)
     tiles = norm.table
     tiles = tiles[(tiles["epoch_mjd"] >= start) & (tiles["epoch_mjd"] < end)]
     if "id" not in tiles.columns:
@@ -88,8 +96,10 @@ def write_daily(db, day: str, products, measurements: pd.DataFrame, threshold: f
     candidates = products.candidates
     plots = plots or {}
     with db.session() as s:
-        for model in (VariabilityMetric, FluxCorrection, ESECandidate, TransitFlux):
+        for model in (VariabilityMetric, FluxCorrection, ESECandidate):
             s.execute(delete(model).where(model.day == day))
+        rewritten = [day] + ([yesterday] if (transits["day_mjd"] < int(start)).any() else [])
+        s.execute(delete(TransitFlux).where(TransitFlux.day.in_(rewritten)))
         s.add_all(
             FluxCorrection(day=day, tile_id=str(r.tile_id), epoch_mjd=float(r.epoch_mjd), band=str(r.band),
                            correction=float(r.correction), correction_err=float(r.correction_err),
@@ -97,7 +107,8 @@ def write_daily(db, day: str, products, measurements: pd.DataFrame, threshold: f
             for r in today.itertuples()
         )
         s.add_all(
-            TransitFlux(source_id=str(r.source_id), band=str(r.band), day=day, epoch_mjd=float(r.epoch_mjd),
+            TransitFlux(source_id=str(r.source_id), band=str(r.band), day=day if r.day_mjd == int(start) else yesterday,
+                        epoch_mjd=float(r.epoch_mjd),
                         flux_jy=float(r.flux_jy), flux_err_jy=float(r.flux_err_jy), n_tiles=int(r.n_tiles),
                         chi2_nu=_num(r.chi2_nu))
             for r in transits.itertuples()
