@@ -67,7 +67,9 @@ def read_measurements(db, *, until_mjd: float | None = None, since_mjd: float | 
         query = query.where(~fp.edge)
     with db.session() as s:
         rows = s.execute(query).all()
-    return pd.DataFrame(rows, columns=list(MEASUREMENT_COLUMNS))
+    # ids repeat ~10^2-10^4 times: categories halve the table (~60 B a row instead of ~120)
+    return pd.DataFrame(rows, columns=list(MEASUREMENT_COLUMNS)).astype(
+        {"source_id": "category", "tile_id": "category", "band": "category"})
 
 
 def write_daily(db, day: str, products, measurements: pd.DataFrame, threshold: float,
