@@ -37,11 +37,11 @@ from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.photometry import forced_photometry_image
 from dsa110_resources.photometry.forced import forced_photometry_bands
 from dsa110_resources.photometry.ese import DEFAULT_SNR_THRESHOLD
-from dsa110_resources.photometry.daily import HISTORY_DAYS, analyse_drift_scan
+from dsa110_resources.photometry.daily import HISTORY_DAYS, TILE_WINDOW_DAYS, analyse_drift_scan
 from dsa110_resources.photometry.lightcurves import write_parquet
 from dsa110_resources.photometry.plots import plot_light_curve
 from dsa110_resources.photometry.references import eligible_references, reference_catalog
-from dsa110_resources.photometry.store import mjd_of_day, read_measurements, write_daily
+from dsa110_resources.photometry.store import mjd_of_day, read_measurements, read_transits, write_daily
 from dsa110_resources.stores import layout
 from dsa110_resources.stores.resource import StorageResource
 
@@ -180,7 +180,10 @@ def daily_variability(context: AssetExecutionContext, storage: StorageResource, 
     """One pass over the history as of the day: per-tile normalisation, transits, metrics, ESE search."""
     db, tiers = products_db.db(), storage.tiers()
     day = context.partition_key
-    table = read_measurements(db, until_mjd=mjd_of_day(day) + 1.0, since_mjd=mjd_of_day(day) - HISTORY_DAYS)
+    # tiles of the reference window are normalised afresh; older days come as their stored transits
+    end = mjd_of_day(day) + 1.0
+    table = read_measurements(db, until_mjd=end, since_mjd=end - TILE_WINDOW_DAYS)
+    earlier = read_transits(db, since_mjd=end - HISTORY_DAYS, until_mjd=end - TILE_WINDOW_DAYS)
     day_rows = table["epoch_mjd"] >= mjd_of_day(day)
     if not day_rows.any() or table["epoch_mjd"].nunique() < 2:
         for key in ("lightcurves", "ese_candidates"):
@@ -189,7 +192,7 @@ def daily_variability(context: AssetExecutionContext, storage: StorageResource, 
         return
     # catalog flags when there is a catalog; otherwise photometry alone judges references
     eligible = eligible_references(reference_catalog(sky_catalog.load())) if sky_catalog.available() else None
-    daily = analyse_drift_scan(table, eligible, threshold=DEFAULT_SNR_THRESHOLD)
+    daily = analyse_drift_scan(table, eligible, threshold=DEFAULT_SNR_THRESHOLD, earlier_transits=earlier)
     norm, metrics, candidates = daily.normalisation, daily.variability, daily.candidates
     transits = daily.transits
     today = transits[transits["day_mjd"] == int(mjd_of_day(day))]

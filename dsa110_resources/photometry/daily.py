@@ -25,6 +25,7 @@ from dsa110_resources.photometry.variability import DEFAULT_FRACTIONAL_FLOOR, va
 
 __all__ = [
     "HISTORY_DAYS",
+    "TILE_WINDOW_DAYS",
     "DailyProducts",
     "DriftScanProducts",
     "analyse_drift_scan",
@@ -32,9 +33,12 @@ __all__ = [
     "normalised_table",
 ]
 
-#: Days of photometry a daily run reads: the longest ESE template (56 d) with flanks of
-#: its own length each side, and more than the 30-day reference window.
+#: Days of light curve a daily run searches: the longest ESE template (56 d) with flanks
+#: of its own length each side.
 HISTORY_DAYS = 120
+#: Days of tile photometry a daily run normalises afresh (the references' judging window);
+#: older days enter the search as the transit fluxes their own runs stored.
+TILE_WINDOW_DAYS = int(TileCriteria().window_days)
 
 
 @dataclass
@@ -144,6 +148,7 @@ def analyse_drift_scan(
     criteria: TileCriteria = TileCriteria(),
     fractional_floor: float = DEFAULT_FRACTIONAL_FLOOR,
     threshold: float = DEFAULT_SNR_THRESHOLD,
+    earlier_transits: pd.DataFrame | None = None,
 ) -> DriftScanProducts:
     """Per-tile normalisation, per-transit light curves, variability and ESE search.
 
@@ -152,11 +157,18 @@ def analyse_drift_scan(
     Series by source_id from the catalog (:func:`.references.eligible_references`).
     The search runs on ``band`` (default "full", else the first); every other
     band (sub-bands) is normalised on its own and gives depth_<band> per candidate.
+    earlier_transits: stored per-transit fluxes (as :func:`.transits.aggregate_transits`
+    gives them) of days before the measurements, prepended to the light curves,
+    so a daily run normalises only its window of tiles yet searches a longer history.
     """
     norm = normalise_tiles(measurements, eligible_references, criteria)
-    transits = aggregate_transits(norm.table)
-    if transits.empty:
+    fresh = aggregate_transits(norm.table)
+    if fresh.empty:
         raise ValueError("no normalised measurement: no tile had enough references")
+    transits = fresh
+    if earlier_transits is not None and len(earlier_transits):
+        older = earlier_transits[earlier_transits["day_mjd"] < fresh["day_mjd"].min()]
+        transits = pd.concat([older[list(fresh.columns)], fresh], ignore_index=True)
     bands = set(transits["band"])
     if band is None:
         band = "full" if "full" in bands else sorted(bands)[0]

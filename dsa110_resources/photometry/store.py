@@ -22,6 +22,7 @@ from dsa110_resources.db import ESECandidate, FluxCorrection, ForcedPhotometry, 
 __all__ = [
     "read_measurements",
     "write_daily",
+    "read_transits",
     "source_transits",
     "source_measurements",
     "stored_candidates",
@@ -139,6 +140,19 @@ def write_daily(db, day: str, products, measurements: pd.DataFrame, threshold: f
     normalised = sum(u["norm_flux_jy"] is not None for u in updates)  # the others are cleared (no correction)
     return {"corrections": len(today), "transits": len(transits), "tiles_normalised": normalised,
             "variability": len(products.variability), "candidates": len(candidates)}
+
+
+def read_transits(db, *, since_mjd: float, until_mjd: float) -> pd.DataFrame:
+    """Stored per-transit fluxes of the days in [since_mjd, until_mjd), as aggregate_transits gives them."""
+    days = [_date_of_mjd(m) for m in np.arange(np.floor(since_mjd), np.floor(until_mjd))]
+    tf = TransitFlux
+    with db.session() as s:
+        rows = s.execute(select(tf.source_id, tf.band, tf.day, tf.epoch_mjd, tf.flux_jy, tf.flux_err_jy, tf.n_tiles,
+                                tf.chi2_nu).where(tf.day.in_(days))).all() if days else []
+    table = pd.DataFrame(rows, columns=["source_id", "band", "day", "epoch_mjd", "flux_jy", "flux_err_jy", "n_tiles",
+                                        "chi2_nu"])
+    table.insert(2, "day_mjd", table["day"].map({d: int(mjd_of_day(d)) for d in table["day"].unique()}).astype(int))
+    return table.drop(columns=["day"])
 
 
 def source_transits(db, source_id: str, band: str | None = None) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from dsa110_resources.photometry.store import (
     cone_search,
     mjd_of_day,
     read_measurements,
+    read_transits,
     source_measurements,
     source_transits,
     stored_candidates,
@@ -51,6 +52,8 @@ def test_daily_rows_and_reads_on_postgres(postgres_url):
         normed = s.scalar(select(func.count()).select_from(ForcedPhotometry)
                           .where(ForcedPhotometry.norm_flux_jy.is_not(None)))
     assert normed == first["tiles_normalised"] > 0
+    stored = read_transits(db, since_mjd=last - 1, until_mjd=last + 1)  # what the next runs search
+    assert len(stored) == first["transits"] and set(stored["day_mjd"]) <= {last - 1, last}
     got_day, cands = stored_candidates(db)
     assert got_day == day and len(cands) == first["candidates"]
     top = cands["source_id"].iloc[0] if len(cands) else products.transits["source_id"].iloc[0]
