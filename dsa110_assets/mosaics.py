@@ -552,8 +552,8 @@ MOSAIC_CHECKS = [
 
 hourly_mosaic_job = define_asset_job(
     "hourly_mosaic_job",
-    selection=AssetSelection.assets(hourly_mosaic),
-    description="One hour's mosaic and its QA checks (launched by hourly_mosaic_sensor).",
+    selection=AssetSelection.assets(hourly_mosaic, "hourly_mosaic_sources"),
+    description="One hour's mosaic, its QA checks and its blind sources (launched by hourly_mosaic_sensor).",
     tags={"dsa110/chain": "mosaic"},
 )
 nightly_mosaic_job = define_asset_job(

@@ -105,7 +105,7 @@ def residual_rms_map(residual: np.ndarray, box: int) -> np.ndarray:
 
 
 def _run_pybdsf(image_path: Path, options: FinderOptions, rms_box: tuple[int, int],
-                residual_path: Path | None = None):
+                residual_path: Path | None = None, rms_path: Path | None = None):
     import bdsf
     from astropy.io import fits
     from astropy.table import Table
@@ -114,9 +114,12 @@ def _run_pybdsf(image_path: Path, options: FinderOptions, rms_box: tuple[int, in
         link = Path(scratch) / image_path.name
         link.symlink_to(image_path.resolve())
         extra = {}
-        if residual_path is not None:
-            residual = read_plane(residual_path)
-            rms = residual_rms_map(residual.data, rms_box[0])
+        if residual_path is not None or rms_path is not None:
+            rms = (read_plane(rms_path).data if rms_path is not None
+                   else residual_rms_map(read_plane(residual_path).data, rms_box[0]))
+            # Blanked pixels (a mosaic's edges): a noise nothing can exceed.
+            good = np.isfinite(rms) & (rms > 0)
+            rms = np.where(good, rms, 1e3 * np.nanmax(np.where(good, rms, np.nan))).astype(np.float32)
             header = fits.getheader(image_path)
             shape = (1, 1) + rms.shape
             mean_file, rms_file = Path(scratch) / "mean.fits", Path(scratch) / "rms.fits"
@@ -162,11 +165,13 @@ def _fit_empty_islands(plane, rows: pd.DataFrame, residual_path) -> pd.DataFrame
 
 
 def find_sources(image_path: str | Path, *, pb_path: str | Path | None = None,
-                 residual_path: str | Path | None = None, options: FinderOptions = FinderOptions()) -> pd.DataFrame:
+                 residual_path: str | Path | None = None, rms_path: str | Path | None = None,
+                 options: FinderOptions = FinderOptions()) -> pd.DataFrame:
     """Sources on one image, with beam-corrected fluxes; see the module docstring.
 
     residual_path: the imager's residual on the same grid; its local rms is the
         detection noise (else PyBDSF's rms map of the image itself).
+    rms_path: an rms map on the same grid (a mosaic's noise plane), used as is.
 
     Returns a DataFrame with ``COLUMNS`` (empty when nothing is found) and, in
     ``.attrs``, the epoch (MJD), the finder and its run time.
@@ -179,7 +184,7 @@ def find_sources(image_path: str | Path, *, pb_path: str | Path | None = None,
         raise ValueError(f"{image_path}: no restoring beam (BMAJ/BMIN) in the header: cannot find sources")
     start = time.perf_counter()
     table = _run_pybdsf(image_path, options, _rms_box(plane.header, options),
-                        Path(residual_path) if residual_path else None)
+                        Path(residual_path) if residual_path else None, Path(rms_path) if rms_path else None)
     seconds = time.perf_counter() - start
     out = pd.DataFrame({c: pd.Series(dtype=float) for c in COLUMNS})
     if table is not None:

@@ -1,0 +1,194 @@
+"""The master catalog, blind sources per tile and hourly mosaic, and the daily new-source list.
+
+``master_catalog`` builds a new catalog version from the configured survey
+files when they changed (their SHA-256s differ from the newest version's).
+``sources`` (per tile) finds sources blind on the tile image, associates them
+with the master catalog and with new sources seen before, and measures the
+undetected known sources by forced photometry. ``hourly_mosaic_sources`` finds
+and associates on the hour's mosaic. ``new_sources`` (daily) ranks the new
+sources first seen that day by their significance against earlier images,
+with cut-outs in its metadata. Science code: ``dsa110_resources.sources``.
+"""
+
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    AssetObservation,
+    MaterializeResult,
+    MetadataValue,
+    TimeWindowPartitionMapping,
+    asset,
+    build_schedule_from_partitioned_job,
+    define_asset_job,
+)
+from sqlalchemy import func, select
+
+from dsa110_resources.catalogs.master import build_master_catalog, store_master_catalog
+from dsa110_resources.catalogs.resource import MasterCatalogResource
+from dsa110_resources.db import MasterCatalogVersion, Mosaic
+from dsa110_resources.db.resource import ProductsDBResource
+from dsa110_resources.sources.measure import measure_image
+from dsa110_resources.sources.new_sources import rank_new_sources, write_cutout
+from dsa110_resources.stores import layout
+from dsa110_resources.stores.resource import StorageResource
+
+from .imaging import image
+from .partitions import daily_partitions, hourly_partitions
+from .photometry import _tile_images
+from .tile_windows import NO_DATA, WindowOutcomes, png_markdown, run_windows, tile_asset
+
+#: Cut-outs shown in the new_sources metadata (the Parquet list holds them all).
+CUTOUTS_SHOWN = 5
+
+
+@asset(
+    group_name="catalog",
+    kinds={"sqlite", "postgres"},
+    description="The master source catalog (NVSS + VLASS + FIRST), a new version when its input files change.",
+)
+def master_catalog(context: AssetExecutionContext, products_db: ProductsDBResource,
+                   master_catalog_files: MasterCatalogResource):
+    db = products_db.db()
+    inputs = master_catalog_files.inputs()
+    built = build_master_catalog(inputs["nvss"], vlass=inputs.get("vlass"), first=inputs.get("first"),
+                                 options=master_catalog_files.options())
+    with db.session() as s:
+        newest = s.scalars(select(MasterCatalogVersion).order_by(MasterCatalogVersion.id.desc()).limit(1)).first()
+    same_inputs = newest is not None and {k: v["sha256"] for k, v in newest.inputs.items()} == {
+        k: v["sha256"] for k, v in built.inputs.items()} and newest.parameters == built.options.as_dict()
+    if same_inputs:
+        version, note = newest.id, "inputs and parameters unchanged: newest version kept"
+    else:
+        version, note = store_master_catalog(db, built), "new version"
+    t = built.sources
+    context.log.info(f"master catalog version {version}: {note}")
+    return MaterializeResult(metadata={
+        "version": version,
+        "outcome": note,
+        "n_sources": len(t),
+        "n_reference": int(t["reference"].sum()),
+        "n_compact": int(t["compact"].sum()),
+        "n_resolved": int(t["resolved"].sum()),
+        "n_with_alpha": int(t["alpha"].notna().sum()),
+        "inputs": MetadataValue.json({k: {kk: v[kk] for kk in ("path", "sha256", "rows_read", "rows_kept")}
+                                      for k, v in built.inputs.items()}),
+    })
+
+
+@tile_asset(
+    deps=[image, AssetDep(master_catalog)],
+    kinds={"parquet"},
+    description="Blind sources of the tile image, associated with the master catalog and earlier new sources;"
+                " forced fluxes of the known sources not detected.",
+)
+def sources(context: AssetExecutionContext, storage: StorageResource, products_db: ProductsDBResource):
+    db, tiers = products_db.db(), storage.tiers()
+    outcomes = WindowOutcomes()
+    for window in run_windows(context):
+        found = _tile_images(db, window.key)
+        if found is None:
+            outcomes.record(window, NO_DATA, "no image in this window")
+            continue
+        tile_id, paths = found
+        with tiers.staging(f"src-{tile_id}") as stage:
+            result = measure_image(db, paths["image"], pb_path=paths.get("pb"),
+                                   residual_path=paths.get("residual"), tile_id=tile_id,
+                                   parquet_path=stage / "sources.parquet")
+            parquet = tiers.publish(stage / "sources.parquet", layout.sources_path(tile_id))
+        outcomes.add_product(window, {
+            "tile_id": tile_id,
+            "n_detections": result.n_detections,
+            "n_catalog_matched": result.n_catalog,
+            "n_new_started": result.n_new,
+            "n_new_seen_again": result.n_known_new,
+            "n_forced": result.n_forced,
+            "catalog_version": result.catalog_version if result.catalog_version is not None else "none",
+            "finder_seconds": round(result.finder_seconds, 1),
+            "parquet_path": str(parquet),
+        })
+    yield from outcomes.events(context)
+
+
+@asset(
+    group_name="mosaic",
+    partitions_def=hourly_partitions,
+    deps=["hourly_mosaic", AssetDep(master_catalog)],
+    output_required=False,
+    kinds={"parquet"},
+    description="Blind sources of the hour's mosaic (its noise plane as the rms), associated with the master"
+                " catalog.",
+)
+def hourly_mosaic_sources(context: AssetExecutionContext, storage: StorageResource,
+                          products_db: ProductsDBResource):
+    db, tiers = products_db.db(), storage.tiers()
+    key = context.partition_key
+    with db.session() as s:
+        row = s.scalars(select(Mosaic).where(Mosaic.kind == "hourly", Mosaic.partition_key == key)
+                        .order_by(Mosaic.created_at.desc()).limit(1)).first()
+    if row is None:
+        yield AssetObservation(asset_key=context.asset_key, partition=key,
+                               metadata={"outcome": NO_DATA, "reason": "no hourly mosaic for this hour"})
+        return
+    mosaic = tiers.product_path(row.path) if not row.path.startswith("/") else row.path
+    noise = str(mosaic).replace(".mosaic.fits", ".noise.fits")
+    label = key.replace(":", "")
+    with tiers.staging(f"src-mosaic-{label}") as stage:
+        result = measure_image(db, mosaic, rms_path=noise, image_kind="hourly",
+                               parquet_path=stage / "sources.parquet")
+        parquet = tiers.publish(stage / "sources.parquet", layout.sources_path(label, "hourly"))
+    yield MaterializeResult(metadata={
+        "n_detections": result.n_detections, "n_catalog_matched": result.n_catalog,
+        "finder_seconds": round(result.finder_seconds, 1), "parquet_path": str(parquet),
+    })
+
+
+@asset(
+    group_name="science",
+    partitions_def=daily_partitions,
+    deps=[AssetDep(sources, partition_mapping=TimeWindowPartitionMapping())],
+    output_required=False,
+    kinds={"parquet"},
+    description="New sources (no master-catalog counterpart) first seen this day, ranked by significance"
+                " against earlier images, with image cut-outs.",
+)
+def new_sources(context: AssetExecutionContext, storage: StorageResource, products_db: ProductsDBResource):
+    db, tiers = products_db.db(), storage.tiers()
+    day = context.partition_key
+    window = context.partition_time_window
+    mjd = lambda t: t.timestamp() / 86400.0 + 40587.0  # noqa: E731
+    ranked = rank_new_sources(db, mjd(window.start), mjd(window.end))
+    with db.session() as s:
+        n_total = s.scalar(select(func.count(MasterCatalogVersion.id)))
+    if ranked.empty:
+        yield AssetObservation(asset_key=context.asset_key, partition=day, metadata={
+            "outcome": NO_DATA, "reason": "no new source first seen this day",
+            "catalog_built": bool(n_total)})
+        return
+    from astropy.coordinates import SkyCoord
+
+    cutouts = {}
+    with tiers.staging(f"new-{day}") as stage:
+        ranked.to_parquet(stage / "new.parquet", index=False)
+        parquet = tiers.publish(stage / "new.parquet", layout.new_sources_path(day))
+        for r in ranked.head(CUTOUTS_SHOWN).itertuples():
+            title = f"#{r.rank} {r.name}: first seen MJD {r.first_seen_mjd:.4f}"
+            png = write_cutout(r.first_image, SkyCoord(r.ra_deg, r.dec_deg, unit="deg"), stage / f"{r.rank}.png",
+                               title=title)
+            cutouts[r.name] = tiers.publish(png, layout.new_source_cutout_path(day, r.name))
+    shown = ranked[["rank", "name", "ra_deg", "dec_deg", "first_seen_mjd", "n_detections", "max_snr",
+                    "new_sigma", "n_prior_images"]].head(20)
+    metadata = {
+        "n_new_sources": len(ranked),
+        "ranked": MetadataValue.md(shown.to_markdown(index=False, floatfmt=".5g")),
+        "parquet_path": str(parquet),
+    }
+    for name, png in cutouts.items():
+        metadata[f"cutout {name}"] = png_markdown(png, name)
+    yield MaterializeResult(metadata=metadata)
+
+
+new_sources_job = define_asset_job(
+    "new_sources_job", selection=[new_sources],
+    description="Rank the new sources first seen in one day, with cut-outs.",
+)
+new_sources_schedule = build_schedule_from_partitioned_job(new_sources_job, hour_of_day=2, minute_of_hour=30)
