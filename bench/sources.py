@@ -7,8 +7,8 @@ point sources 4 beams apart at apparent S/N 5-500 (injection.inject_tile:
 the drift-averaged primary beam, a 75" x 48" restoring beam, 0.2 mJy
 beam-correlated noise). The product (``find_sources``: PyBDSF with the
 residual's rms map) is timed and scored (completeness per S/N, false
-detections, flux ratio); the baseline in the same run is Aegean 2.3.5 (BANE-
-free, its own rms, one core) on the same image. Target: <= 30 s per tile.
+detections, flux ratio); the baseline in the same run is Aegean 2.3.5 (its own
+background and rms, one core) on the same image. Target: <= 30 s per tile.
 
     .venv/bin/python bench/sources.py [--size 2160] [--no-aegean] [--seed 1]
 """

@@ -552,7 +552,8 @@ MOSAIC_CHECKS = [
 
 hourly_mosaic_job = define_asset_job(
     "hourly_mosaic_job",
-    selection=AssetSelection.assets(hourly_mosaic, "hourly_mosaic_sources"),
+    # with what is made from the mosaic (hourly_mosaic_sources): one run per hour
+    selection=AssetSelection.assets(hourly_mosaic).downstream(depth=1),
     description="One hour's mosaic, its QA checks and its blind sources (launched by hourly_mosaic_sensor).",
     tags={"dsa110/chain": "mosaic"},
 )

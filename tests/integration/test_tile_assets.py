@@ -14,7 +14,7 @@ from dsa110_assets.imaging import ImagingResource
 from dsa110_assets.jobs import tile_job
 from dsa110_resources.casa.resource import CasaResource
 from dsa110_resources.catalogs.calibrators import calibrator_catalog
-from dsa110_resources.catalogs.resource import SkyCatalogResource
+from dsa110_resources.catalogs.resource import MasterCatalogResource, SkyCatalogResource
 from dsa110_resources.db import (
     CalibrationApplication,
     CalibrationTable,
@@ -58,6 +58,7 @@ def make_site(tmp_path, start, config, catalog=None):
         ),
         "casa": CasaResource(),
         "sky_catalog": SkyCatalogResource(path=str(catalog) if catalog else None),
+        "master_catalog_files": MasterCatalogResource(),
         "imaging": ImagingResource(size=512),
     }
     definitions = Definitions(
@@ -234,7 +235,7 @@ def test_calibrator_tile_runs_the_whole_chain(tmp_path):
     result = run(definitions, window, DagsterInstance.ephemeral(), job="tile_job")
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)}
-    assert materialized == {"subband_group", "measurement_set", "calibrated_ms", "image", "photometry"}
+    assert materialized == {"subband_group", "measurement_set", "calibrated_ms", "image", "photometry", "sources"}
     checks = {
         e.event_specific_data.check_name: e.event_specific_data.passed
         for e in events(result, DagsterEventType.ASSET_CHECK_EVALUATION)
