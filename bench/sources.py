@@ -2,7 +2,7 @@
 
 A full-size tile image is what WSClean makes with the default imaging
 parameters on the full array: 2160^2 pixels of 7.6" (imaging.params; a
-2.7 km longest baseline and 1.5 primary-beam FWHMs). The tile holds ~900
+2.7 km longest baseline and 1.5 primary-beam FWHMs). The tile holds ~1400
 point sources 4 beams apart at apparent S/N 5-500 (injection.inject_tile:
 the drift-averaged primary beam, a 75" x 48" restoring beam, 0.2 mJy
 beam-correlated noise). The product (``find_sources``: PyBDSF with the

@@ -184,3 +184,52 @@ def test_new_sources_and_ranked_daily_list(field):
     assert (field["root"] / "data" / "qa" / "2025-10-15" / "new_sources").is_dir()
     tile_parquet = field["root"] / "data" / "sources" / "tiles" / "2025-10-15" / f"{STARTS[2]}.sources.parquet"
     assert len(pd.read_parquet(tile_parquet)) > len(field["bright"])
+
+
+def _small_field(tmp_path, db):
+    """A 300^2 tile with two catalog sources and one source the catalog lacks."""
+    from dsa110_resources.catalogs.master import CatalogInput, build_master_catalog, store_master_catalog
+
+    coords = _offsets([-0.15, 0.15, 0.0], [0.0, 0.1, -0.15])
+    t = Time(STARTS[0], scale="utc")
+    flux = np.array([40, 25, 20]) * SIGMA / 0.9
+    tile = write_tile(tmp_path, STARTS[0], t, POINTING, (300, 300), TILE_CELL, TILE_BEAM, TILE_NOISE, coords,
+                      flux * u.Jy, np.random.default_rng(1), with_pbcor=False)
+    nvss = tmp_path / "nvss.tsv"
+    pd.DataFrame({"NVSS": ["A", "B"], "RAJ2000": coords.ra.deg[:2], "DEJ2000": coords.dec.deg[:2],
+                  "S1.4": flux[:2] * 1e3}).to_csv(nvss, sep="\t", index=False)
+    store_master_catalog(db, build_master_catalog(CatalogInput("nvss", nvss)))
+    return tile
+
+
+def _measure_twice(tmp_path, db):
+    from sqlalchemy import func
+
+    from dsa110_resources.sources.measure import measure_image
+
+    tile = _small_field(tmp_path, db)
+    kwargs = dict(pb_path=f"{tile.prefix}.pb.fits", residual_path=f"{tile.prefix}.residual.fits",
+                  tile_id=STARTS[0], parquet_path=tmp_path / "s.parquet")
+    first = measure_image(db, f"{tile.prefix}.image.fits", **kwargs)
+    second = measure_image(db, f"{tile.prefix}.image.fits", **kwargs)  # a re-run replaces, never adds
+    assert (first.n_catalog, first.n_new) == (2, 1) and second.n_new == 0 and second.n_known_new == 1
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(NewSource)) == 1
+        rows = s.execute(select(SourceMeasurement.master_source_id, SourceMeasurement.new_source_id)
+                         .where(~SourceMeasurement.forced)).all()
+        new = s.scalars(select(NewSource)).one()
+    assert sorted(r[0] for r in rows if r[0]) == ["A", "B"] and len(rows) == 3
+    assert new.n_detections == 1 and new.first_seen_mjd == pytest.approx(Time(STARTS[0]).mjd)
+
+
+def test_measuring_an_image_again_replaces_its_rows_sqlite(tmp_path):
+    _measure_twice(tmp_path, ProductsDB(sqlite_url(tmp_path / "p.sqlite")))
+
+
+@pytest.mark.postgres
+def test_measuring_an_image_again_replaces_its_rows_postgres(tmp_path, postgres_url):
+    db = ProductsDB(postgres_url)
+    try:
+        _measure_twice(tmp_path, db)
+    finally:
+        db.dispose()
