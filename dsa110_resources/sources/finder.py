@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from dsa110_resources.constants import PRIMARY_BEAM_LIMIT
-from dsa110_resources.photometry.forced import RestoringBeam, _epoch_mjd, read_plane
+from dsa110_resources.mosaic.grid import BAND_CENTRE
+from dsa110_resources.photometry.forced import RestoringBeam, _epoch_mjd, _frequency_hz, read_plane
 
 __all__ = ["FinderOptions", "find_sources", "FINDER_NAME", "COLUMNS"]
 
@@ -115,6 +116,9 @@ def _run_pybdsf(image_path: Path, options: FinderOptions, rms_box: tuple[int, in
         link = Path(scratch) / image_path.name
         link.symlink_to(image_path.resolve())
         extra = {}
+        if not math.isfinite(_frequency_hz(fits.getheader(image_path))):
+            # A mosaic is 2-D with no FREQ axis; its tiles share the band.
+            extra["frequency"] = float(BAND_CENTRE.to_value("Hz"))
         if residual_path is not None or rms_path is not None:
             rms = (read_plane(rms_path).data if rms_path is not None
                    else residual_rms_map(read_plane(residual_path).data, rms_box[0]))
@@ -122,7 +126,8 @@ def _run_pybdsf(image_path: Path, options: FinderOptions, rms_box: tuple[int, in
             good = np.isfinite(rms) & (rms > 0)
             rms = np.where(good, rms, 1e3 * np.nanmax(np.where(good, rms, np.nan))).astype(np.float32)
             header = fits.getheader(image_path)
-            shape = (1, 1) + rms.shape
+            # The maps take the image's own axes (PyBDSF reads them like the image).
+            shape = (1,) * (int(header["NAXIS"]) - 2) + rms.shape
             mean_file, rms_file = Path(scratch) / "mean.fits", Path(scratch) / "rms.fits"
             fits.writeto(mean_file, np.zeros(shape, np.float32), header)
             fits.writeto(rms_file, rms.reshape(shape), header)

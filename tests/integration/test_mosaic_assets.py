@@ -98,7 +98,8 @@ def site(tmp_path_factory):
         schedules=[nightly_mosaic_schedule],
         resources=resources,
     )
-    return {"defs": definitions, "data": data, "db": db, "tiles": tiles, "quarantined": quarantined}
+    return {"defs": definitions, "data": data, "db": db, "tiles": tiles, "quarantined": quarantined,
+            "sources": sources}
 
 
 def run(definitions, job, key):
@@ -234,3 +235,24 @@ def test_sensor_requests_an_hour_once_when_ready(tmp_path, monkeypatch):
     assert requested == [(HOUR, f"{HOUR}/v4")]
     requested, cursor = tick(dt.datetime(2025, 10, 13, 17, 11), cursor)
     assert requested == []
+
+
+def test_hourly_mosaic_sources_are_found_and_stored(site):
+    """The hour's job also finds sources blind on the mosaic (its noise plane as the rms)."""
+    from dsa110_assets.sources import hourly_mosaic_sources
+    from dsa110_resources.db import SourceMeasurement
+
+    definitions = Definitions(assets=[hourly_mosaic, hourly_mosaic_sources], jobs=[hourly_mosaic_job],
+                              resources=site["defs"].resources)
+    result = run(definitions, "hourly_mosaic_job", HOUR)
+    assert result.success
+    made = {e.asset_key.to_user_string() for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)}
+    assert made == {"hourly_mosaic", "hourly_mosaic_sources"}
+    with site["db"].session() as s:
+        rows = s.execute(select(SourceMeasurement.ra_deg, SourceMeasurement.dec_deg, SourceMeasurement.snr)
+                         .where(SourceMeasurement.image_kind == "hourly")).all()
+    found = SkyCoord([r[0] for r in rows] * u.deg, [r[1] for r in rows] * u.deg)
+    bright = np.array([r[2] for r in rows]) > 10
+    _, sep, _ = found[bright].match_to_catalog_sky(site["sources"])
+    assert bright.sum() >= 3 and (sep < 120 * u.arcsec).all()  # each bright detection is an injected source
+    assert list((site["data"] / "sources" / "hourly").rglob("*.sources.parquet"))
