@@ -187,12 +187,14 @@ def test_new_sources_and_ranked_daily_list(field):
 
 
 def _small_field(tmp_path, db):
-    """A 300^2 tile with two catalog sources and one source the catalog lacks."""
+    """A 300^2 tile with two catalog sources, one bright source the catalog lacks and one faint one."""
     from dsa110_resources.catalogs.master import CatalogInput, build_master_catalog, store_master_catalog
 
-    coords = _offsets([-0.15, 0.15, 0.0], [0.0, 0.1, -0.15])
+    coords = _offsets([-0.15, 0.15, 0.0, 0.15], [0.0, 0.1, -0.15, -0.15])
     t = Time(STARTS[0], scale="utc")
-    flux = np.array([40, 25, 20]) * SIGMA / 0.9
+    gain = DriftScanBeam(POINTING, t + C.TILE_DURATION / 2, t, t + C.TILE_DURATION,
+                         np.linspace(C.BAND_LOW, C.BAND_HIGH, 16)).response(coords)
+    flux = np.array([40, 25, 20, 5.5]) * SIGMA / gain
     tile = write_tile(tmp_path, STARTS[0], t, POINTING, (300, 300), TILE_CELL, TILE_BEAM, TILE_NOISE, coords,
                       flux * u.Jy, np.random.default_rng(1), with_pbcor=False)
     nvss = tmp_path / "nvss.tsv"
@@ -218,7 +220,9 @@ def _measure_twice(tmp_path, db):
         rows = s.execute(select(SourceMeasurement.master_source_id, SourceMeasurement.new_source_id)
                          .where(~SourceMeasurement.forced)).all()
         new = s.scalars(select(NewSource)).one()
-    assert sorted(r[0] for r in rows if r[0]) == ["A", "B"] and len(rows) == 3
+    # The faint one (5.5 sigma; its noise here lifts it to ~6.6) is detected but starts no new source.
+    assert sorted(r[0] for r in rows if r[0]) == ["A", "B"] and len(rows) == 4
+    assert sum(r[0] is None and r[1] is None for r in rows) == 1
     assert new.n_detections == 1 and new.first_seen_mjd == pytest.approx(Time(STARTS[0]).mjd)
 
 
