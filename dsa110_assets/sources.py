@@ -11,6 +11,9 @@ with cut-outs in its metadata. Science code: ``dsa110_resources.sources``.
 """
 
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
     AssetDep,
     AssetExecutionContext,
     AssetObservation,
@@ -18,6 +21,7 @@ from dagster import (
     MetadataValue,
     TimeWindowPartitionMapping,
     asset,
+    asset_check,
     build_schedule_from_partitioned_job,
     define_asset_job,
 )
@@ -25,7 +29,7 @@ from sqlalchemy import func, select
 
 from dsa110_resources.catalogs.master import build_master_catalog, store_master_catalog
 from dsa110_resources.catalogs.resource import MasterCatalogResource
-from dsa110_resources.db import MasterCatalogVersion, Mosaic
+from dsa110_resources.db import MasterCatalogVersion, MasterSource, Mosaic, SourceMeasurement, Tile
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.sources.measure import measure_image
 from dsa110_resources.sources.new_sources import rank_new_sources, write_cutout
@@ -33,12 +37,16 @@ from dsa110_resources.stores import layout
 from dsa110_resources.stores.resource import StorageResource
 
 from .imaging import image
-from .partitions import daily_partitions, hourly_partitions
+from .partitions import daily_partitions, hourly_partitions, tile_partitions
 from .photometry import _tile_images
 from .tile_windows import NO_DATA, WindowOutcomes, png_markdown, run_windows, tile_asset
 
 #: Cut-outs shown in the new_sources metadata (the Parquet list holds them all).
 CUTOUTS_SHOWN = 5
+#: Catalog sources expected at >= RECOVERY_SNR (catalog flux x beam / local rms)
+#: must be detected at least this often, or the tile's finding (or flux scale) is off.
+RECOVERY_SNR = 10.0
+MIN_RECOVERY = 0.9
 
 
 @asset(
@@ -107,6 +115,36 @@ def sources(context: AssetExecutionContext, storage: StorageResource, products_d
             "parquet_path": str(parquet),
         })
     yield from outcomes.events(context)
+
+
+@asset_check(
+    asset=sources,
+    blocking=False,
+    partitions_def=tile_partitions,
+    description=f"At least {MIN_RECOVERY:.0%} of the master-catalog sources expected at >= {RECOVERY_SNR:g} sigma"
+                " were detected blind.",
+)
+def sources_catalog_recovery(context: AssetCheckExecutionContext, products_db: ProductsDBResource):
+    with products_db.session() as s:
+        rows = s.execute(
+            select(SourceMeasurement.tile_id, SourceMeasurement.forced, MasterSource.flux_jy,
+                   SourceMeasurement.pb_gain, SourceMeasurement.local_rms_jy)
+            .join(Tile, Tile.tile_id == SourceMeasurement.tile_id)
+            .join(MasterSource, (MasterSource.source_id == SourceMeasurement.master_source_id)
+                  & (MasterSource.version_id == SourceMeasurement.master_version_id))
+            .where(Tile.partition_key.in_(context.partition_keys), SourceMeasurement.image_kind == "tile")
+        ).all()
+    expected = [r for r in rows if r.local_rms_jy and r.flux_jy * r.pb_gain / r.local_rms_jy >= RECOVERY_SNR]
+    found = sum(not r.forced for r in expected)
+    fraction = found / len(expected) if expected else None
+    return AssetCheckResult(
+        passed=fraction is None or fraction >= MIN_RECOVERY,
+        severity=AssetCheckSeverity.WARN,
+        description=(f"{found} of {len(expected)} catalog sources expected at >= {RECOVERY_SNR:g} sigma detected"
+                     if expected else "no catalog source expected this bright (or no master catalog)"),
+        metadata={"expected": len(expected), "detected": found,
+                  "fraction": round(fraction, 3) if fraction is not None else "n/a"},
+    )
 
 
 @asset(

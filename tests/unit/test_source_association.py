@@ -20,7 +20,7 @@ from astropy.time import Time
 from dagster import DagsterInstance, materialize
 from sqlalchemy import select
 
-from dsa110_assets.sources import master_catalog, new_sources, sources
+from dsa110_assets.sources import master_catalog, new_sources, sources, sources_catalog_recovery
 from dsa110_resources import constants as C
 from dsa110_resources.catalogs.resource import MasterCatalogResource
 from dsa110_resources.db import Image, MeasurementSet, NewSource, ProductsDB, SourceMeasurement, Tile
@@ -101,7 +101,12 @@ def field(tmp_path_factory):
     for tile in tiles:
         t = tile.start.to_datetime(timezone=dt.UTC)
         keys.append(t.strftime("%Y-%m-%dT%H:") + f"{t.minute // 5 * 5:02d}")
-        assert materialize([sources], partition_key=keys[-1], resources=resources, instance=instance).success
+        run = materialize([sources, sources_catalog_recovery], partition_key=keys[-1], resources=resources,
+                          instance=instance)
+        assert run.success
+        [check] = run.get_asset_check_evaluations()
+        # the 18 bright catalog sources (30 sigma) are all expected and all found; the faint ones not expected
+        assert check.passed and check.metadata["expected"].value == 18 and check.metadata["detected"].value == 18
     daily = materialize([new_sources], partition_key="2025-10-15", resources=resources, instance=instance)
     return dict(root=root, db=db, tiles=tiles, coords=coords, cat_names=names, bright=bright, faint=faint,
                 flux=flux, persistent=persistent, transient=transient, catalog_runs=(first, again), daily=daily,
