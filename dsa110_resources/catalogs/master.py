@@ -416,7 +416,8 @@ def load_master_catalog(db, version: int | None = None, *, reference_only: bool 
                         center: SkyCoord | None = None, radius: u.Quantity | None = None) -> pd.DataFrame:
     """The master catalog (newest version unless given) as a DataFrame, optionally a cone of it.
 
-    The cone is cut by declination in SQL (an index) and by separation here.
+    The cone is cut by a declination (indexed) and RA window in SQL and by
+    separation here.
     Raises LookupError when no catalog was built.
     """
     from sqlalchemy import func, select
@@ -433,6 +434,11 @@ def load_master_catalog(db, version: int | None = None, *, reference_only: bool 
         if center is not None and radius is not None:
             r, dec = float(radius.to_value(u.deg)), float(center.dec.deg)
             query = query.where(MasterSource.dec_deg.between(dec - r, dec + r))
+            if abs(dec) + r < 85.0:  # an RA window too, away from the poles (wrapping at 0/360)
+                half = float(r / np.cos(np.deg2rad(abs(dec) + r)))
+                lo, hi = (float(center.ra.deg) - half) % 360.0, (float(center.ra.deg) + half) % 360.0
+                ra = MasterSource.ra_deg
+                query = query.where(ra.between(lo, hi) if lo <= hi else (ra >= lo) | (ra <= hi))
         columns = [c.name for c in MasterSource.__table__.columns]
         rows = s.execute(query.with_only_columns(*[getattr(MasterSource, c) for c in columns])).all()
     table = pd.DataFrame(rows, columns=columns)

@@ -191,3 +191,14 @@ def test_cli_build_and_versions(tmp_path, catalogs):
     assert "version 1" in out and "nvss=10 rows" in out
     failed = CliRunner().invoke(main, ["catalog", "build", "--nvss", str(first), "--db-url", url])
     assert failed.exit_code != 0 and "first.tsv" in failed.output
+
+
+def test_cone_across_ra_zero(tmp_path):
+    """The SQL RA window wraps at 0/360: sources either side of RA 0 are in one cone."""
+    path = tmp_path / "wrap.csv"
+    pd.DataFrame({"name": ["W", "E", "far"], "ra_deg": [359.95, 0.05, 180.0], "dec_deg": [10.0, 10.0, 10.0],
+                  "flux_jy": [0.1, 0.1, 0.1]}).to_csv(path, index=False)
+    db = ProductsDB.sqlite(tmp_path / "p.sqlite")
+    store_master_catalog(db, build_master_catalog(CatalogInput("nvss", path)))
+    cone = load_master_catalog(db, center=SkyCoord(0 * u.deg, 10 * u.deg), radius=0.2 * u.deg)
+    assert sorted(cone["source_id"]) == ["E", "W"]
