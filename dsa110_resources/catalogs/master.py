@@ -396,7 +396,6 @@ def store_master_catalog(db, build: MasterBuild, note: str | None = None, chunk:
     from dsa110_resources.db import MasterCatalogVersion, MasterSource
 
     table = build.sources
-    records = table.astype(object).where(table.notna(), None).to_dict("records")
     with db.session() as s:
         version = MasterCatalogVersion(
             n_sources=len(table), n_reference=int(table["reference"].sum()),
@@ -404,11 +403,9 @@ def store_master_catalog(db, build: MasterBuild, note: str | None = None, chunk:
         )
         s.add(version)
         s.flush()
-        for start in range(0, len(records), chunk):
-            rows = records[start:start + chunk]
-            for r in rows:
-                r["version_id"] = version.id
-            s.execute(insert(MasterSource), rows)
+        for start in range(0, len(table), chunk):  # chunks: 1.8M NVSS rows as dicts at once is GBs
+            part = table.iloc[start:start + chunk].assign(version_id=version.id)
+            s.execute(insert(MasterSource), part.astype(object).where(part.notna(), None).to_dict("records"))
         return version.id
 
 
