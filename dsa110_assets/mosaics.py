@@ -559,7 +559,7 @@ hourly_mosaic_job = define_asset_job(
 )
 nightly_mosaic_job = define_asset_job(
     "nightly_mosaic_job",
-    selection=AssetSelection.assets(nightly_mosaic),
-    description="The previous UTC day's RA-block mosaics and overview (launched by nightly_mosaic_schedule).",
+    selection=AssetSelection.assets(nightly_mosaic).downstream(depth=1),
+    description="The previous UTC day's RA-block mosaics, overview and blind sources (nightly_mosaic_schedule).",
     tags={"dsa110/chain": "mosaic"},
 )

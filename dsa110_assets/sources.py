@@ -5,7 +5,7 @@ files when they changed (their SHA-256s differ from the newest version's).
 ``sources`` (per tile) finds sources blind on the tile image, associates them
 with the master catalog and with new sources seen before, and measures the
 undetected known sources by forced photometry. ``hourly_mosaic_sources`` finds
-and associates on the hour's mosaic. ``new_sources`` (daily) ranks the new
+and associates on the hour's mosaic. ``nightly_mosaic_sources`` the same on the night's RA blocks. ``new_sources`` (daily) ranks the new
 sources first seen that day by their significance against earlier images,
 with cut-outs in its metadata. Science code: ``dsa110_resources.sources``.
 """
@@ -147,37 +147,52 @@ def sources_catalog_recovery(context: AssetCheckExecutionContext, products_db: P
     )
 
 
-@asset(
-    group_name="mosaic",
-    partitions_def=hourly_partitions,
-    deps=["hourly_mosaic", AssetDep(master_catalog)],
-    output_required=False,
-    kinds={"parquet"},
-    description="Blind sources of the hour's mosaic (its noise plane as the rms), associated with the master"
-                " catalog.",
-)
-def hourly_mosaic_sources(context: AssetExecutionContext, storage: StorageResource,
-                          products_db: ProductsDBResource):
-    db, tiers = products_db.db(), storage.tiers()
+def _mosaic_sources(context: AssetExecutionContext, db, tiers, kind: str):
+    """Find and associate on every mosaic of this partition (an hour's one, a night's RA blocks)."""
     key = context.partition_key
     with db.session() as s:
-        row = s.scalars(select(Mosaic).where(Mosaic.kind == "hourly", Mosaic.partition_key == key)
-                        .order_by(Mosaic.created_at.desc()).limit(1)).first()
-    if row is None:
+        rows = s.scalars(select(Mosaic).where(Mosaic.kind == kind, Mosaic.partition_key == key)).all()
+    if not rows:
         yield AssetObservation(asset_key=context.asset_key, partition=key,
-                               metadata={"outcome": NO_DATA, "reason": "no hourly mosaic for this hour"})
+                               metadata={"outcome": NO_DATA, "reason": f"no {kind} mosaic for {key}"})
         return
-    mosaic = tiers.product_path(row.path) if not row.path.startswith("/") else row.path
-    noise = str(mosaic).replace(".mosaic.fits", ".noise.fits")
-    label = key.replace(":", "")
-    with tiers.staging(f"src-mosaic-{label}") as stage:
-        result = measure_image(db, mosaic, rms_path=noise, image_kind="hourly",
-                               parquet_path=stage / "sources.parquet")
-        parquet = tiers.publish(stage / "sources.parquet", layout.sources_path(label, "hourly"))
+    per_mosaic, seconds = {}, 0.0
+    for row in rows:
+        mosaic = row.path if row.path.startswith("/") else str(tiers.product_path(row.path))
+        label = mosaic.rsplit("/", 1)[-1].removesuffix(".mosaic.fits")
+        with tiers.staging(f"src-{kind}-{label}") as stage:
+            result = measure_image(db, mosaic, rms_path=mosaic.replace(".mosaic.fits", ".noise.fits"),
+                                   image_kind=kind, parquet_path=stage / "sources.parquet")
+            tiers.publish(stage / "sources.parquet", layout.sources_path(label, kind))
+        per_mosaic[label] = {"detections": result.n_detections, "catalog_matched": result.n_catalog}
+        seconds += result.finder_seconds
     yield MaterializeResult(metadata={
-        "n_detections": result.n_detections, "n_catalog_matched": result.n_catalog,
-        "finder_seconds": round(result.finder_seconds, 1), "parquet_path": str(parquet),
+        "n_mosaics": len(rows),
+        "n_detections": sum(m["detections"] for m in per_mosaic.values()),
+        "n_catalog_matched": sum(m["catalog_matched"] for m in per_mosaic.values()),
+        "per_mosaic": MetadataValue.json(per_mosaic),
+        "finder_seconds": round(seconds, 1),
     })
+
+
+def _mosaic_sources_asset(kind: str, partitions_def, what: str):
+    @asset(
+        name=f"{kind}_mosaic_sources",
+        group_name="mosaic",
+        partitions_def=partitions_def,
+        deps=[f"{kind}_mosaic", AssetDep(master_catalog)],
+        output_required=False,
+        kinds={"parquet"},
+        description=f"Blind sources of {what} (noise plane as the rms), associated with the master catalog.",
+    )
+    def _asset(context: AssetExecutionContext, storage: StorageResource, products_db: ProductsDBResource):
+        yield from _mosaic_sources(context, products_db.db(), storage.tiers(), kind)
+
+    return _asset
+
+
+hourly_mosaic_sources = _mosaic_sources_asset("hourly", hourly_partitions, "the hour's mosaic")
+nightly_mosaic_sources = _mosaic_sources_asset("nightly", daily_partitions, "the night's RA-block mosaics")
 
 
 @asset(

@@ -95,8 +95,8 @@ def candidate_plot_path(day: str, source_id: str) -> PurePosixPath:
 
 def sources_path(image_label: str, kind: str = "tiles") -> PurePosixPath:
     """Blind-source table of one image (Parquet): a tile id, or a mosaic label starting with its date."""
-    if kind not in ("tiles", "hourly", "daily"):
-        raise ValueError(f"source-table kind must be tiles, hourly or daily, got {kind!r}")
+    if kind not in ("tiles", "hourly", "nightly", "daily"):
+        raise ValueError(f"source-table kind must be tiles, hourly, nightly or daily, got {kind!r}")
     date = tile_date(f"{image_label[:10]}T00:00:00")
     if kind == "daily":
         return PurePosixPath("sources", kind, f"{image_label}.parquet")
