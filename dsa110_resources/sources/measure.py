@@ -93,6 +93,8 @@ def _forced(image_path, pb_path, residual_path, targets: pd.DataFrame, id_column
     coords = SkyCoord(targets["ra_deg"].to_numpy() * u.deg, targets["dec_deg"].to_numpy() * u.deg)
     f = forced_photometry_image(image_path, coords, pb_path=pb_path, residual_path=residual_path,
                                 source_ids=targets[id_column].to_numpy())
+    # Blanked pixels (a mosaic's edges, outside its coverage) give no flux.
+    f = f[np.isfinite(f["flux_jy"]) & np.isfinite(f["flux_err_jy"]) & (f["flux_err_jy"] > 0)]
     if f.empty:
         return pd.DataFrame()
     return pd.DataFrame({
