@@ -552,13 +552,14 @@ MOSAIC_CHECKS = [
 
 hourly_mosaic_job = define_asset_job(
     "hourly_mosaic_job",
-    selection=AssetSelection.assets(hourly_mosaic),
-    description="One hour's mosaic and its QA checks (launched by hourly_mosaic_sensor).",
+    # with what is made from the mosaic (hourly_mosaic_sources): one run per hour
+    selection=AssetSelection.assets(hourly_mosaic).downstream(depth=1),
+    description="One hour's mosaic, its QA checks and its blind sources (launched by hourly_mosaic_sensor).",
     tags={"dsa110/chain": "mosaic"},
 )
 nightly_mosaic_job = define_asset_job(
     "nightly_mosaic_job",
-    selection=AssetSelection.assets(nightly_mosaic),
-    description="The previous UTC day's RA-block mosaics and overview (launched by nightly_mosaic_schedule).",
+    selection=AssetSelection.assets(nightly_mosaic).downstream(depth=1),
+    description="The previous UTC day's RA-block mosaics, overview and blind sources (nightly_mosaic_schedule).",
     tags={"dsa110/chain": "mosaic"},
 )

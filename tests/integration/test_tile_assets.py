@@ -14,7 +14,7 @@ from dsa110_assets.imaging import ImagingResource
 from dsa110_assets.jobs import tile_job
 from dsa110_resources.casa.resource import CasaResource
 from dsa110_resources.catalogs.calibrators import calibrator_catalog
-from dsa110_resources.catalogs.resource import SkyCatalogResource
+from dsa110_resources.catalogs.resource import MasterCatalogResource, SkyCatalogResource
 from dsa110_resources.db import (
     CalibrationApplication,
     CalibrationTable,
@@ -58,6 +58,7 @@ def make_site(tmp_path, start, config, catalog=None):
         ),
         "casa": CasaResource(),
         "sky_catalog": SkyCatalogResource(path=str(catalog) if catalog else None),
+        "master_catalog_files": MasterCatalogResource(),
         "imaging": ImagingResource(size=512),
     }
     definitions = Definitions(
@@ -234,13 +235,14 @@ def test_calibrator_tile_runs_the_whole_chain(tmp_path):
     result = run(definitions, window, DagsterInstance.ephemeral(), job="tile_job")
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)}
-    assert materialized == {"subband_group", "measurement_set", "calibrated_ms", "image", "photometry"}
+    assert materialized == {"subband_group", "measurement_set", "calibrated_ms", "image", "photometry", "sources"}
     checks = {
         e.event_specific_data.check_name: e.event_specific_data.passed
         for e in events(result, DagsterEventType.ASSET_CHECK_EVALUATION)
     }
     assert checks == {name: True for name in (
-        "ms_integrity", "ms_flag_fraction", "calibration_quality", "image_noise", "image_dynamic_range")}
+        "ms_integrity", "ms_flag_fraction", "calibration_quality", "image_noise", "image_dynamic_range",
+        "sources_catalog_recovery")}
 
     db = ProductsDB(sqlite_url(data / "state" / "products.sqlite"))
     tile_id = min(p.name[:19] for p in truth.files.values())
