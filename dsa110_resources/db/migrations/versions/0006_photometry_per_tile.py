@@ -6,14 +6,14 @@ normalised flux per transit (day), the light curve variability and the ESE
 search run on.
 
 Revision ID: 0006
-Revises: 0004 (the lead chains it after 0005 when both are merged)
+Revises: 0005
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
