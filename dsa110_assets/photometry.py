@@ -119,7 +119,8 @@ def photometry(
             parquet = tiers.publish(write_parquet(table, stage / "phot.parquet"),
                                     layout.photometry_path(tile_id))
         with db.session() as s:
-            s.execute(delete(ForcedPhotometry).where(ForcedPhotometry.image_path == paths["image"]))
+            # the tile's earlier measurements (of a replaced image too) give way to these
+            s.execute(delete(ForcedPhotometry).where(ForcedPhotometry.tile_id == tile_id))
             s.add_all(
                 ForcedPhotometry(
                     image_path=paths["image"], tile_id=tile_id, source_id=str(r.source_id), band=r.band,

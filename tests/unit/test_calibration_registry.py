@@ -99,6 +99,28 @@ def test_rejected_tables_are_not_selected(db):
     assert registry.lookup_table(db, "B", T0 + dt.timedelta(minutes=5)).id == good
 
 
+def test_a_retired_table_leaves_lookups_and_names_what_it_calibrated(db):
+    early = _add(db, "early.bcal", "B", T0 - dt.timedelta(hours=3))
+    bad = _add(db, "bad.bcal", "B", T0)
+    registry.record_application(db, "/data/ms/a.ms", [bad])
+    registry.record_application(db, "/data/ms/b.ms", [bad])
+    registry.record_application(db, "/data/ms/c.ms", [early])
+    with pytest.raises(ValueError, match="reason"):
+        registry.retire_table(db, bad, "  ")
+    retired = registry.retire_table(db, bad, "RFI storm during the solve")
+    assert (retired.id, retired.reason, retired.applied_to) == (bad, "RFI storm during the solve",
+                                                                ("/data/ms/a.ms", "/data/ms/b.ms"))
+    assert registry.lookup_table(db, "B", T0).id == early  # the next valid one takes over
+    assert registry.calibrated_with_unusable_tables(db) == {"/data/ms/a.ms": [bad], "/data/ms/b.ms": [bad]}
+    # Retiring again keeps the first reason; re-solving the same file makes it valid and says so.
+    assert registry.retire_table(db, bad, "again").reason == "RFI storm during the solve"
+    assert _add(db, "bad.bcal", "B", T0) == bad
+    row = registry.lookup_table(db, "B", T0)
+    assert row.id == bad
+    with pytest.raises(KeyError, match="no calibration table with id 999"):
+        registry.retire_table(db, 999, "gone")
+
+
 def test_applications_are_recorded_and_replaced(db):
     b = _add(db, "a.bcal", "B", T0)
     g = _add(db, "a.gcal", "G", T0)
