@@ -5,8 +5,8 @@ calibrate -> image -> photometry part of ``tile_job`` for each answer:
 
 * released: a tile that ended "awaiting calibration" (``tiles.reason``) is
   now covered by valid tables, e.g. a later calibrator transit's bandpass
-  was registered. Run key ``calibrate:<tile>:<table ids>``, so a tile is
-  released once per set of tables.
+  was registered. Run key ``calibrate:<tile>:<table ids>@<newest registration>``,
+  so a tile is released once per set of tables (a re-solve counts as new).
 * re-calibrated: a tile whose recorded calibration used a table that has
   since been retired or rejected (``dsa110 caltables retire``, QA gates).
   Run key ``recalibrate:<tile>:<retired ids>``. It gets the next valid
@@ -94,8 +94,11 @@ def plan_calibration_runs(db, cursor: dict) -> CalibrationPlan:
         except NoValidCalibration:
             plan.still_waiting += 1
             continue
-        ids = "-".join(str(t.id) for t in selection.tables)
-        plan.requests.append(_request(tile, f"calibrate:{tile.tile_id}:{ids}", "calibration released"))
+        ids = [t.id for t in selection.tables]
+        with db.session() as s:  # a re-solve keeps a table's id and renews its registration
+            registered = s.scalar(select(func.max(CalibrationTable.created_at)).where(CalibrationTable.id.in_(ids)))
+        run_key = f"calibrate:{tile.tile_id}:{'-'.join(map(str, ids))}@{registered:%Y%m%dT%H%M%S.%f}"
+        plan.requests.append(_request(tile, run_key, "calibration released"))
 
     unusable = calibrated_with_unusable_tables(db)
     with db.session() as s:

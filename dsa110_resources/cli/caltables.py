@@ -64,3 +64,23 @@ def retire(table_id: int, reason: str, data_root: Path, db_url: str | None) -> N
                " re-calibrates them with the next valid tables:")
     for path in retired.applied_to:
         click.echo(f"  {path}")
+
+
+@command.command("waiting")
+@data_root_option
+@db_url_option
+def waiting(data_root: Path, db_url: str | None) -> None:
+    """Tiles awaiting calibration, with what they lack."""
+    from sqlalchemy import select
+
+    from dsa110_assets.tile_windows import AWAITING_CALIBRATION
+    from dsa110_resources.db import Tile
+
+    db = open_db(tiers(data_root, None, None), db_url)
+    with db.session() as s:
+        rows = s.scalars(select(Tile).where(Tile.reason.like(f"{AWAITING_CALIBRATION}:%"))
+                         .order_by(Tile.tile_id)).all()
+    click.echo(f"{len(rows)} tile(s) awaiting calibration")
+    for tile in rows:
+        why = tile.reason.removeprefix(f"{AWAITING_CALIBRATION}:").strip().replace("\n", " ")
+        click.echo(f"  {tile.tile_id}  window {tile.partition_key}  {why}")

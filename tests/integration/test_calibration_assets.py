@@ -5,8 +5,9 @@ when it runs: it waits. The later transit's tile solves its hour's
 ``bandpass_solutions``; ``calibration_sensor`` then releases the waiting
 tile, which is calibrated with the later transit's tables and imaged. The
 same instance then shows a change of imaging parameters marking the images
-stale, a reprocess replacing them (the old record kept), and a retired
-bandpass re-queueing and staling the tiles it calibrated.
+stale, a reprocess replacing them (the old record kept), a retired
+bandpass re-queueing and staling the tiles it calibrated, and a re-solve
+(materialising the hour's solutions again) releasing them once more.
 """
 
 import datetime as dt
@@ -211,7 +212,7 @@ def test_retiring_the_bandpass_requeues_and_stales_what_it_calibrated(site):
     assert out.exit_code == 0, out.output
     assert f"retired B table {bandpass.id}" in out.output and "2 measurement set(s)" in out.output
 
-    result = tick(definitions, instance, site["tick_after"].cursor)
+    result = site["tick_retired"] = tick(definitions, instance, site["tick_after"].cursor)
     keys = {r.partition_key: r.run_key for r in result.run_requests}
     assert set(keys) == {SCI_WINDOW, CAL_WINDOW}
     assert all(k.startswith("recalibrate:") and k.endswith(f":{bandpass.id}") for k in keys.values())
@@ -227,3 +228,33 @@ def test_retiring_the_bandpass_requeues_and_stales_what_it_calibrated(site):
         assert s.get(Tile, site["sci_tile"]).reason.startswith("awaiting calibration: ")
         assert s.scalars(select(CalibrationApplication).where(
             CalibrationApplication.ms_path.like(f"%{site['sci_tile']}%"))).all() == []
+    listed = CliRunner().invoke(main, ["caltables", "waiting", "--data-root", str(site["data"])])
+    assert listed.exit_code == 0 and "1 tile(s) awaiting calibration" in listed.output
+    assert site["sci_tile"] in listed.output and "bandpass" in listed.output
+
+
+def test_rematerialising_the_solutions_resolves_and_releases_again(site):
+    instance, db, definitions = site["instance"], site["db"], site["definitions"]
+    with db.session() as s:
+        before = s.scalars(select(CalibrationTable).where(
+            CalibrationTable.caltype == "B", CalibrationTable.source_tile_id == site["cal_tile"])).one()
+    assert before.status == "retired"  # by the test before
+
+    solved = definitions.resolve_job_def("calibration_job").execute_in_process(
+        partition_key=HOUR, instance=instance, raise_on_error=False)
+    assert solved.success and materialized(solved) == {"bandpass_solutions"}
+    with db.session() as s:
+        after = s.get(CalibrationTable, before.id)
+    # Solved again from the MS (a new file and registration), valid again, the retirement remembered.
+    assert after.status == "valid" and after.created_at > before.created_at
+    assert after.qa["previously"] == {"status": "retired", "reason": "RFI storm during solve",
+                                      "at": before.qa["retired"]["at"]}
+    latest = instance.get_latest_materialization_event(AssetKey("bandpass_solutions"))
+    assert latest.run_id == solved.run_id and latest.dagster_event.partition == HOUR
+
+    # The science tile's re-calibration left it waiting; the re-solve releases it (a new run key).
+    result = tick(definitions, instance, site["tick_retired"].cursor)
+    assert {r.partition_key for r in result.run_requests} == {SCI_WINDOW}
+    (request,) = result.run_requests
+    assert request.run_key.startswith(f"calibrate:{site['sci_tile']}:") and request.run_key not in {
+        r.run_key for r in site["tick_released"].run_requests}
