@@ -87,7 +87,7 @@ def _status(instance, graph, partition: str):
     return status, time.perf_counter() - t
 
 
-def measure(name: str, repeats: int = 3) -> dict:
+def measure(name: str, repeats: int = 5) -> dict:
     upstream_def, mapping, resolved = SHAPES[name]
     solutions, calibrated = _graph(upstream_def, mapping)
     graph = AssetGraph.from_assets([solutions, calibrated])
