@@ -144,6 +144,9 @@ def test_a_later_calibrator_transit_releases_the_waiting_tile(site):
     assert {k.to_user_string() for k in request.asset_selection} == {"calibrated_ms", "image", "photometry"}
     (run,) = site["released"]
     assert run.success and {"calibrated_ms", "image"} <= materialized(run)
+    checked = {e.event_specific_data.check_name for e in run.all_events
+               if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION}
+    assert {"calibration_quality", "image_noise"} <= checked  # the gates run on a released tile too
     assert site["tick_after"].run_requests == []
 
     # The instance holds the window as calibrated and imaged, by the released run.
