@@ -21,7 +21,7 @@ import logging
 from pathlib import Path
 
 import astropy.units as u
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from dsa110_resources.stores import StorageTiers, layout
 from dsa110_resources.stores.tiers import remove_path
