@@ -31,6 +31,7 @@ from dagster import (
     AssetMaterialization,
     AssetObservation,
     DataVersion,
+    Failure,
     MaterializeResult,
     MetadataValue,
     TimeWindowPartitionMapping,
@@ -154,6 +155,10 @@ def bandpass_solutions(context: AssetExecutionContext, storage: StorageResource,
         yield AssetObservation(asset_key=context.asset_key, partition=hour,
                                metadata={"outcome": NO_DATA, "reason": "no calibrator transit in this hour"})
         return
+    gone = [f"{tile.tile_id} ({ms.path})" for tile, ms in transits if not Path(ms.path).exists()]
+    if gone:  # housekeeping deletes old MSs; the raw files rebuild them
+        raise Failure(f"cannot re-solve {hour}: the MS of {', '.join(gone)} is gone; materialise measurement_set"
+                      f" for {', '.join(t.partition_key for t, _ in transits)} first", allow_retries=False)
     for tile, ms in transits:
         solve_transit(db, tiers, tile, ms, log=context.log)
     version, rows = solutions_version(db, hour)

@@ -11,6 +11,7 @@ bandpass re-queueing and staling the tiles it calibrated, and a re-solve
 """
 
 import datetime as dt
+import shutil
 
 import pytest
 from astropy.time import Time, TimeDelta
@@ -37,7 +38,15 @@ from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.cli import main
 from dsa110_resources.conversion.naming import window_key
 from dsa110_resources.conversion.resource import IngestResource
-from dsa110_resources.db import CalibrationApplication, CalibrationTable, Image, ImageHistory, ProductsDB, Tile
+from dsa110_resources.db import (
+    CalibrationApplication,
+    CalibrationTable,
+    Image,
+    ImageHistory,
+    MeasurementSet,
+    ProductsDB,
+    Tile,
+)
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.db.session import sqlite_url
 from dsa110_resources.simulation import SimulationConfig, calibrator_transit_start, write_tile
@@ -261,3 +270,13 @@ def test_rematerialising_the_solutions_resolves_and_releases_again(site):
     (request,) = result.run_requests
     assert request.run_key.startswith(f"calibrate:{site['sci_tile']}:") and request.run_key not in {
         r.run_key for r in site["tick_released"].run_requests}
+
+    # Housekeeping deleted the transit's MS: a re-solve says so, and what to do, instead of failing in CASA.
+    with db.session() as s:
+        cal_ms = s.scalars(select(MeasurementSet.path).where(MeasurementSet.tile_id == site["cal_tile"])).one()
+    shutil.rmtree(cal_ms)
+    failed = definitions.resolve_job_def("calibration_job").execute_in_process(
+        partition_key=HOUR, instance=instance, raise_on_error=False)
+    (failure,) = [e for e in failed.all_events if e.event_type == DagsterEventType.STEP_FAILURE]
+    message = failure.event_specific_data.error.message
+    assert not failed.success and cal_ms in message and "materialise measurement_set" in message
