@@ -28,10 +28,10 @@ from pathlib import Path
 
 import astropy.units as u
 from astropy.time import Time
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from dsa110_resources import constants as C
-from dsa110_resources.db.models import CalibrationApplication, CalibrationTable
+from dsa110_resources.db.models import CalibrationApplication, CalibrationTable, Image, MeasurementSet
 
 log = logging.getLogger(__name__)
 
@@ -304,9 +304,11 @@ def retire_table(db, table_id: int, reason: str, *, status: str = "retired") -> 
     """Take a table out of lookups for good (bad QA, an operator's decision).
 
     The row stays (with the reason and when), so what was applied remains
-    traceable. The MSs it calibrated are returned; ``calibration_sensor``
-    re-runs their calibration with the next valid table (or leaves them
-    "awaiting calibration"). Retiring an already retired table changes nothing.
+    traceable. The current images of the tiles it calibrated are marked
+    invalid (mosaics leave them out) and the MSs are returned;
+    ``calibration_sensor`` re-runs their calibration with the next valid
+    tables (or leaves them "awaiting calibration"), and a new image is valid
+    again. Retiring an already retired table changes nothing.
     """
     if not reason or not reason.strip():
         raise ValueError("retiring a calibration table needs a reason")
@@ -321,6 +323,8 @@ def retire_table(db, table_id: int, reason: str, *, status: str = "retired") -> 
         applied = session.scalars(
             select(CalibrationApplication.ms_path).where(CalibrationApplication.caltable_id == table_id)
         ).all()
+        tiles = select(MeasurementSet.tile_id).where(MeasurementSet.path.in_(applied))
+        session.execute(update(Image).where(Image.tile_id.in_(tiles)).values(is_valid=False))
         retired = (row.qa or {}).get("retired", {}).get("reason") or (row.qa or {}).get("rejected_reason", "")
         return RetiredTable(row.id, row.path, row.caltype, row.source_tile_id, row.solved_for, retired,
                             tuple(sorted(set(applied))))

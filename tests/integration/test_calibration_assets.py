@@ -223,6 +223,8 @@ def test_retiring_the_bandpass_requeues_and_stales_what_it_calibrated(site):
                                     "--data-root", str(site["data"])])
     assert out.exit_code == 0, out.output
     assert f"retired B table {bandpass.id}" in out.output and "2 measurement set(s)" in out.output
+    with db.session() as s:  # the images it calibrated are no longer valid products (mosaics leave them out)
+        assert {i.is_valid for i in s.scalars(select(Image))} == {False}
 
     result = site["tick_retired"] = tick(definitions, instance, site["tick_after"].cursor)
     keys = {r.partition_key: r.run_key for r in result.run_requests}
