@@ -105,11 +105,12 @@ def plan_calibration_runs(db, cursor: dict) -> CalibrationPlan:
         ms_tiles = dict(s.execute(select(MeasurementSet.path, MeasurementSet.tile_id)
                                   .where(MeasurementSet.path.in_(list(unusable)))).all())
         tiles = {t.tile_id: t for t in s.scalars(select(Tile).where(Tile.tile_id.in_(list(ms_tiles.values()))))}
-        retired = s.execute(
-            select(CalibrationTable.id, Tile.partition_key)
+        # (id@registration: a table re-solved and retired again is announced again)
+        retired = [(f"{i}@{at.isoformat()}", i, key) for i, at, key in s.execute(
+            select(CalibrationTable.id, CalibrationTable.created_at, Tile.partition_key)
             .join(Tile, Tile.tile_id == CalibrationTable.source_tile_id)
             .where(CalibrationTable.status != "valid", CalibrationTable.calibrator.is_not(None))
-        ).all()
+        ).all()]
     for ms_path, table_ids in sorted(unusable.items()):
         tile = tiles.get(ms_tiles.get(ms_path))
         if tile is not None and tile.partition_key:
@@ -118,8 +119,8 @@ def plan_calibration_runs(db, cursor: dict) -> CalibrationPlan:
 
     announced = set(plan.cursor["announced"])
     hours: dict[str, list[int]] = {}
-    for table_id, key in retired:
-        if table_id not in announced and key:
+    for token, table_id, key in retired:
+        if token not in announced and key:
             hours.setdefault(hour_key(key), []).append(table_id)
     for hour, table_ids in sorted(hours.items()):
         version, rows = solutions_version(db, hour)
@@ -128,7 +129,7 @@ def plan_calibration_runs(db, cursor: dict) -> CalibrationPlan:
             description=f"tables {sorted(table_ids)} retired (reported by calibration_sensor)",
             metadata={"retired": ", ".join(map(str, sorted(table_ids))),
                       "valid": ", ".join(f"{r.caltype}:{r.id}" for r in rows if r.status == "valid") or "none"}))
-    plan.cursor["announced"] = sorted(announced | {table_id for table_id, _ in retired})
+    plan.cursor["announced"] = sorted(token for token, _, _ in retired)  # only what is still retired
     return plan
 
 

@@ -74,3 +74,9 @@ def test_a_retired_table_requeues_its_tiles_and_reports_the_hours_new_version(db
     add_tile(db, 50, reason="awaiting calibration: no valid calibration")
     again = plan_calibration_runs(db, plan.cursor)
     assert again.events == [] and {r.run_key for r in again.requests} == {r.run_key for r in plan.requests}
+    # Re-solved (the same row valid again), then retired once more: announced again.
+    registry.register_table(db, "/c/x.bcal", "B", T0 + dt.timedelta(minutes=32), source_tile_id=cal,
+                            calibrator="3C286")
+    assert plan_calibration_runs(db, again.cursor).events == []
+    registry.retire_table(db, b, "operator: still bad")
+    assert [e.partition for e in plan_calibration_runs(db, again.cursor).events] == ["2025-10-13T13:00"]
