@@ -1,13 +1,16 @@
 """Image versions: a reprocessed image replaces the current one and the old record is kept.
 
-Revision ID: 0005
+Revision ID: 0007
 Revises: 0004
+
+Numbered 0007 because other branches add 0005 and 0006 on 0004 in parallel:
+whoever merges last chains the down_revisions into one line.
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
+revision = "0007"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
