@@ -56,6 +56,9 @@ class ImagingResource(ConfigurableResource):
     size: int | None = Field(default=None, description="Image side in pixels; null: from the primary beam.")
     robust: float = Field(default=0.5, description="Briggs robust.")
     threshold_sigma: float = Field(default=3.0, description="Stop cleaning at this many noise sigma.")
+    subband_images: int = Field(
+        default=ImagingParams.subband_images,
+        description="WSClean sub-band images kept beside the full band (joint deconvolution); 1: one band.")
     allow_uncalibrated: bool = Field(
         default=False,
         description="Image a tile from raw DATA when no valid calibration was applied to it."
@@ -63,7 +66,8 @@ class ImagingResource(ConfigurableResource):
     )
 
     def params(self) -> ImagingParams:
-        return ImagingParams(size=self.size, robust=self.robust, threshold_sigma=self.threshold_sigma)
+        return ImagingParams(size=self.size, robust=self.robust, threshold_sigma=self.threshold_sigma,
+                             subband_images=self.subband_images)
 
 
 def _references(sky_catalog: SkyCatalogResource, min_flux: u.Quantity = 20 * u.mJy):

@@ -13,6 +13,7 @@ from .models import (
     MeasurementSet,
     SubbandFile,
     Tile,
+    TransitFlux,
     VariabilityMetric,
     utcnow,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "ProductsDB",
     "SubbandFile",
     "Tile",
+    "TransitFlux",
     "VariabilityMetric",
     "current_revision",
     "head_revision",

@@ -233,19 +233,49 @@ class ForcedPhotometry(Base):
 
 
 class FluxCorrection(Base):
-    """Per-epoch flux-scale correction from the reference sources."""
+    """Flux-scale correction of one tile (or epoch) and band, from the reference sources inside it.
+
+    ``day`` is the UTC date of the tile (the daily partition that wrote it);
+    chi2_nu is the references' scatter about the correction in units of their
+    errors, ref_spread how widely they sample the field (1 = like all sources).
+    """
 
     __tablename__ = "flux_corrections"
     __table_args__ = (Index("ux_flux_correction_epoch_band", "epoch_mjd", "band", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     day: Mapped[str] = mapped_column(String(10), index=True)
+    tile_id: Mapped[str | None] = mapped_column(String(32), index=True)
     epoch_mjd: Mapped[float] = mapped_column(Float)
     band: Mapped[str] = mapped_column(String(16), default="full")
     correction: Mapped[float] = mapped_column(Float)
     correction_err: Mapped[float] = mapped_column(Float)
     n_references: Mapped[int] = mapped_column(Integer)
+    chi2_nu: Mapped[float | None] = mapped_column(Float)
+    ref_spread: Mapped[float | None] = mapped_column(Float)
     reference_ids: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TransitFlux(Base):
+    """A source's normalised flux over one transit (its tiles of one day combined).
+
+    The light curve the variability metrics and the ESE search use; the tile
+    measurements behind it are the forced_photometry rows of that source and day.
+    """
+
+    __tablename__ = "transit_fluxes"
+    __table_args__ = (Index("ux_transit_source_band_day", "source_id", "band", "day", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(String(64))
+    band: Mapped[str] = mapped_column(String(16), default="full")
+    day: Mapped[str] = mapped_column(String(10), index=True)  # UTC date of the transit
+    epoch_mjd: Mapped[float] = mapped_column(Float)  # weighted mean epoch of its tiles
+    flux_jy: Mapped[float] = mapped_column(Float)
+    flux_err_jy: Mapped[float] = mapped_column(Float)
+    n_tiles: Mapped[int] = mapped_column(Integer)
+    chi2_nu: Mapped[float | None] = mapped_column(Float)  # tiles about their mean
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

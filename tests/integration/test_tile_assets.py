@@ -261,9 +261,14 @@ def test_calibrator_tile_runs_the_whole_chain(tmp_path):
         assert recovery["n_measured"] == 1
         assert abs(recovery["flux_ratio_median"] - 1) < 0.1
         # ... and by forced photometry (the light-curve measurement) at its catalog position.
-        measured = s.scalars(select(ForcedPhotometry)).one()
+        measured = s.scalars(select(ForcedPhotometry).where(ForcedPhotometry.band == "full")).one()
         assert measured.source_id == "3C286" and measured.tile_id == tile_id
         assert abs(measured.flux_jy / 14.9 - 1) < 0.1 and measured.flux_err_jy > 0
+        # ... and on each of the four sub-band images, at four distinct frequencies.
+        sub = {r.band: r for r in s.scalars(select(ForcedPhotometry).where(ForcedPhotometry.band != "full"))}
+        assert sorted(sub) == ["sb0", "sb1", "sb2", "sb3"], sorted(sub)
+        assert len({r.freq_hz for r in sub.values()}) == 4, {b: r.freq_hz for b, r in sub.items()}
+        assert all(abs(r.flux_jy / 14.9 - 1) < 0.15 for r in sub.values()), {b: r.flux_jy for b, r in sub.items()}
     image_event = [e for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)
                    if e.asset_key.to_user_string() == "image"][0]
     metadata = image_event.event_specific_data.materialization.metadata

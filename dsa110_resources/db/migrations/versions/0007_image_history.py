@@ -1,9 +1,9 @@
 """Image versions: a reprocessed image replaces the current one and the old record is kept.
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 
-Numbered 0007 because other branches add 0005 and 0006 on 0004 in parallel:
+Numbered 0007 because the sources branch adds a 0005 on 0004 in parallel:
 whoever merges last chains the down_revisions into one line.
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
