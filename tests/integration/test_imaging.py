@@ -222,6 +222,6 @@ def test_image_tile_publishes_products_and_records_qa(tile, tmp_path):
         assert {r.version for r in rows} == {2}
         replaced = session.query(ImageHistory).filter_by(tile_id=truth.tile_id).all()
         assert sorted((r.kind, r.version, r.superseded_by) for r in replaced) == sorted(
-            (kind, 1, str(result.products[kind])) for kind in ("image", "pb", "pbcor", "residual"))
+            (kind, 1, str(path)) for kind, path in result.products.items())  # sub-band products too
     db.dispose()
     assert not list((tmp_path / "data").rglob(".staging-*"))
