@@ -101,11 +101,14 @@ def image(
             outcomes.record(window, NO_DATA, "no calibrated measurement set in this window")
             continue
         tile, ms = found
-        caltables = [t.path for t in applied_tables(db, ms.path)]
+        applied = applied_tables(db, ms.path)
+        retired = [t.path for t in applied if t.status != "valid"]
+        caltables = [t.path for t in applied if t.status == "valid"]
         column = choose_data_column(ms.path)
-        uncalibrated = not caltables or column != "CORRECTED_DATA"
+        uncalibrated = not caltables or bool(retired) or column != "CORRECTED_DATA"
         if uncalibrated and not imaging.allow_uncalibrated:
-            reason = (f"{tile.tile_id}: no calibration applied to {ms.path}" if not caltables
+            reason = (f"{tile.tile_id}: no calibration applied to {ms.path}" if not applied
+                      else f"{tile.tile_id}: {ms.path} was calibrated with retired tables {retired}" if retired
                       else f"{tile.tile_id}: CORRECTED_DATA of {ms.path} holds no calibrated data")
             outcomes.record(window, AWAITING_CALIBRATION, reason)
             context.log.warning(f"{reason}; not imaged (imaging.allow_uncalibrated is off)")
@@ -113,7 +116,9 @@ def image(
         params = replace(imaging.params(), data_column=column)
         result = image_tile(ms.path, tiers, tile.tile_id, params, imaging.backend,
                             caltables=caltables, references=references, db=db,
-                            expected_noise=thermal_noise(ms.path))
+                            expected_noise=thermal_noise(ms.path),
+                            code_version=context.assets_def.code_versions_by_key.get(context.asset_key),
+                            run_id=context.run.run_id)
         qa = result.qa
         metadata = {
             "tile_id": tile.tile_id,
@@ -129,6 +134,7 @@ def image(
             "data_column": column + (" (UNCALIBRATED, allowed by imaging.allow_uncalibrated)"
                                      if uncalibrated else ""),
             "imager_seconds": round(result.backend_seconds, 1),
+            "version": int(result.extras.get("version", 1)),
         }
         if qa.recovery is not None:
             metadata["recovery"] = MetadataValue.json(qa.recovery.as_dict())

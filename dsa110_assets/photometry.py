@@ -134,6 +134,7 @@ def photometry(
             parquet = tiers.publish(write_parquet(table, stage / "phot.parquet"),
                                     layout.photometry_path(tile_id))
         with db.session() as s:
+            # the tile's earlier measurements (of a replaced image too) give way to these
             s.execute(delete(ForcedPhotometry).where(ForcedPhotometry.tile_id == tile_id))
             s.add_all(
                 ForcedPhotometry(

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import astropy.units as u
 from astropy.time import Time
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from dsa110_resources import constants as C
-from dsa110_resources.db.models import CalibrationApplication, CalibrationTable
+from dsa110_resources.db.models import CalibrationApplication, CalibrationTable, Image, MeasurementSet
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +136,9 @@ def register_table(
 ) -> int:
     """Record a published table with its validity window; returns its id.
 
-    Re-registering the same path (a re-run of the partition) replaces the
-    row's contents, so the registry never holds two rows for one file.
+    Re-registering the same path (a re-solve) replaces the row's contents
+    and its registration time (``created_at``), so the registry never holds
+    two rows for one file and a re-solve is visible as a new registration.
     """
     solved = as_datetime(solved_for)
     half = policy.half_width(caltype)
@@ -153,8 +154,11 @@ def register_table(
             row = CalibrationTable(path=str(path), **values)
             session.add(row)
         else:
+            if row.status != "valid":  # a re-solve of a retired table: say it was
+                values["qa"] = dict(values["qa"], previously=dict(status=row.status, **(row.qa or {}).get("retired", {})))
             for key, value in values.items():
                 setattr(row, key, value)
+            row.created_at = dt.datetime.now(dt.UTC)
         session.flush()
         return row.id
 
@@ -283,11 +287,63 @@ def applied_tables(db, ms_path: str | Path) -> list[CalibrationTable]:
     return sorted(rows, key=lambda r: APPLY_ORDER.index(r.caltype) if r.caltype in APPLY_ORDER else 99)
 
 
-def reject_table(db, table_id: int, reason: str) -> None:
-    """Take a table out of lookups (e.g. failed QA), keeping its row and reason."""
+@dataclass(frozen=True)
+class RetiredTable:
+    """A table taken out of lookups, and the Measurement Sets it had calibrated."""
+
+    id: int
+    path: str
+    caltype: str
+    source_tile_id: str | None
+    solved_for: dt.datetime
+    reason: str
+    applied_to: tuple[str, ...]  # MS paths whose recorded calibration used it
+
+
+def retire_table(db, table_id: int, reason: str, *, status: str = "retired") -> RetiredTable:
+    """Take a table out of lookups for good (bad QA, an operator's decision).
+
+    The row stays (with the reason and when), so what was applied remains
+    traceable. The current images of the tiles it calibrated are marked
+    invalid (mosaics leave them out) and the MSs are returned;
+    ``calibration_sensor`` re-runs their calibration with the next valid
+    tables (or leaves them "awaiting calibration"), and a new image is valid
+    again. Retiring an already retired table changes nothing.
+    """
+    if not reason or not reason.strip():
+        raise ValueError("retiring a calibration table needs a reason")
     with db.session() as session:
         row = session.get(CalibrationTable, table_id)
         if row is None:
             raise KeyError(f"no calibration table with id {table_id}")
-        row.status = "rejected"
-        row.qa = dict(row.qa or {}, rejected_reason=reason)
+        if row.status == "valid":
+            row.status = status
+            row.qa = dict(row.qa or {}, retired={"reason": reason.strip(),
+                                                 "at": dt.datetime.now(dt.UTC).isoformat()})
+        applied = session.scalars(
+            select(CalibrationApplication.ms_path).where(CalibrationApplication.caltable_id == table_id)
+        ).all()
+        tiles = select(MeasurementSet.tile_id).where(MeasurementSet.path.in_(applied))
+        session.execute(update(Image).where(Image.tile_id.in_(tiles)).values(is_valid=False))
+        retired = (row.qa or {}).get("retired", {}).get("reason") or (row.qa or {}).get("rejected_reason", "")
+        return RetiredTable(row.id, row.path, row.caltype, row.source_tile_id, row.solved_for, retired,
+                            tuple(sorted(set(applied))))
+
+
+def reject_table(db, table_id: int, reason: str) -> RetiredTable:
+    """Take a table out of lookups because it failed QA (``retire_table`` with status "rejected")."""
+    return retire_table(db, table_id, reason, status="rejected")
+
+
+def calibrated_with_unusable_tables(db) -> dict[str, list[int]]:
+    """MS path -> ids of the retired/rejected tables its recorded calibration used."""
+    with db.session() as session:
+        rows = session.execute(
+            select(CalibrationApplication.ms_path, CalibrationTable.id)
+            .join(CalibrationTable, CalibrationTable.id == CalibrationApplication.caltable_id)
+            .where(CalibrationTable.status != "valid")
+        ).all()
+    out: dict[str, list[int]] = {}
+    for ms_path, table_id in rows:
+        out.setdefault(ms_path, []).append(table_id)
+    return out

@@ -173,7 +173,33 @@ class Image(Base):
     bpa_deg: Mapped[float | None] = mapped_column(Float)
     qa: Mapped[dict[str, Any] | None]
     is_valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    # 1 for a tile's first imaging; each reprocess adds one (older ones: ImageHistory)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    code_version: Mapped[str | None] = mapped_column(String(64))  # the Dagster asset's code version
+    run_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ImageHistory(Base):
+    """An image product that a reprocess replaced: its record, kept (the file is gone)."""
+
+    __tablename__ = "image_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tile_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    path: Mapped[str] = mapped_column(String(1024))  # where it was
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    code_version: Mapped[str | None] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    backend: Mapped[str | None] = mapped_column(String(16))
+    noise_jy: Mapped[float | None] = mapped_column(Float)
+    peak_jy: Mapped[float | None] = mapped_column(Float)
+    dynamic_range: Mapped[float | None] = mapped_column(Float)
+    qa: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime]  # when the replaced product was made
+    superseded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    superseded_by: Mapped[str | None] = mapped_column(String(1024))  # path of its replacement
 
 
 class ForcedPhotometry(Base):

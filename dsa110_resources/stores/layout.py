@@ -3,7 +3,7 @@
     incoming/YYYY-MM-DD/<ts>_sbNN.hdf5     raw subband files (flat incoming/ too)
     ms/{science,calibrators,failed}/YYYY-MM-DD/<tile>.ms
     caltables/YYYY-MM-DD/<tile>.{kcal,bcal,gcal}
-    images/YYYY-MM-DD/<tile>.<kind>.fits
+    images/YYYY-MM-DD/<tile>.<kind>.fits   (reprocessed: <tile>.v<N>.<kind>.fits)
     mosaics/{hourly,nightly}/...
     photometry/   sources/{tiles,hourly,daily}/   qa/YYYY-MM-DD/   state/ (products DB)   quarantine/
 
@@ -42,8 +42,11 @@ def caltable_path(tile_id: str, caltype: str) -> PurePosixPath:
     return PurePosixPath("caltables", tile_date(tile_id), f"{tile_id}.{caltype}")
 
 
-def image_path(tile_id: str, kind: str) -> PurePosixPath:
-    return PurePosixPath("images", tile_date(tile_id), f"{tile_id}.{kind}.fits")
+def image_path(tile_id: str, kind: str, version: int = 1) -> PurePosixPath:
+    """A tile's image product; a reprocess (version 2, 3, ...) is published beside it
+    as ``<tile>.v<N>.<kind>.fits`` so the database can switch a tile's products at once."""
+    stem = tile_id if version <= 1 else f"{tile_id}.v{version}"
+    return PurePosixPath("images", tile_date(tile_id), f"{stem}.{kind}.fits")
 
 
 def qa_path(tile_id: str, name: str) -> PurePosixPath:

@@ -194,7 +194,7 @@ def test_wsclean_failure_names_the_ms_and_quotes_wsclean(tmp_path):
 
 def test_image_tile_publishes_products_and_records_qa(tile, tmp_path):
     """The pipeline step: staged, published under the layout, one DB row per product."""
-    from dsa110_resources.db import Image, ProductsDB
+    from dsa110_resources.db import Image, ImageHistory, ProductsDB
     from dsa110_resources.imaging import image_tile
     from dsa110_resources.stores import StorageTiers, layout
 
@@ -202,12 +202,13 @@ def test_image_tile_publishes_products_and_records_qa(tile, tmp_path):
     tiers = StorageTiers(data_root=tmp_path / "data", fast_root=None)
     db = ProductsDB.sqlite(tmp_path / "products.sqlite")
     params = ImagingParams(size=256, cell=30 * u.arcsec, niter=50)  # a light clean: this tests plumbing
-    for _ in range(2):  # a re-run replaces files and rows
+    for _ in range(2):  # a re-run publishes version 2 beside version 1, then replaces it
         result = image_tile(ms, tiers, truth.tile_id, params, backend="tclean" if not wsclean.available() else "wsclean",
                             caltables=("a.bcal", "a.gcal"), db=db)
     for kind in ("image", "residual", "pb", "pbcor"):
-        assert result.products[kind] == tiers.product_path(layout.image_path(truth.tile_id, kind))
+        assert result.products[kind] == tiers.product_path(layout.image_path(truth.tile_id, kind, 2))
         assert result.products[kind].exists()
+        assert not tiers.product_path(layout.image_path(truth.tile_id, kind)).exists()
     assert result.preview == tiers.product_path(layout.qa_path(truth.tile_id, "image.png"))
     assert json.loads(result.extras["qa_json"].read_text())["tile_id"] == truth.tile_id
     with db.session() as session:
@@ -218,5 +219,9 @@ def test_image_tile_publishes_products_and_records_qa(tile, tmp_path):
         assert row.noise_jy == pytest.approx(result.qa.noise_jy)
         assert row.dynamic_range > 10 and row.bmaj_arcsec > row.bmin_arcsec > 0
         assert row.qa["caltables"] == ["a.bcal", "a.gcal"] and row.qa["data_column"] == "CORRECTED_DATA"
+        assert {r.version for r in rows} == {2}
+        replaced = session.query(ImageHistory).filter_by(tile_id=truth.tile_id).all()
+        assert sorted((r.kind, r.version, r.superseded_by) for r in replaced) == sorted(
+            (kind, 1, str(path)) for kind, path in result.products.items())  # sub-band products too
     db.dispose()
     assert not list((tmp_path / "data").rglob(".staging-*"))
