@@ -29,6 +29,8 @@ from dsa110_resources.calibration import (
     solve_calibrator,
     solve_gains_on_sky_model,
 )
+from dsa110_resources.calibration.gates import judge
+from dsa110_resources.calibration.solve import SolveOptions
 from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db import CalibrationApplication, CalibrationTable, MeasurementSet, Tile
 from dsa110_resources.db.resource import ProductsDBResource
@@ -45,9 +47,6 @@ from .tile_windows import (
     run_windows,
 )
 from .tiles import measurement_set
-
-#: Solutions whose flagged fraction exceeds this fail the calibration gate.
-MAX_FLAGGED_SOLUTIONS = 0.3
 
 
 def _own_solution(db, tile_id: str) -> bool:
@@ -92,10 +91,14 @@ def calibrated_ms(
         solved = []
         if tile.calibrator and not _own_solution(db, tile.tile_id):
             result = solve_calibrator(ms.path, tile.calibrator, tiers=tiers, db=db, flag_summary=flags,
-                                      tile_id=tile.tile_id)
+                                      tile_id=tile.tile_id, calibrators=sky_catalog.calibrators())
             solved = sorted(result.tables)
             context.log.info(f"{tile.tile_id}: solved {solved} on {tile.calibrator}, refant {result.refant}")
-        elif not tile.calibrator and sky_catalog.available() and _needs_gains(db, ms.mid_time):
+            for caltype, problems in result.rejected.items():
+                context.log.error(f"{tile.tile_id}: {caltype} table retired by the QA gates: {'; '.join(problems)}")
+        # Science tiles, and a transit whose tables the gates retired: gains on the sky model
+        # (the bandpass carried forward on a day without a usable transit, see registry).
+        if sky_catalog.available() and _needs_gains(db, ms.mid_time):
             try:
                 result = solve_gains_on_sky_model(ms.path, sky_catalog.load(), tiers=tiers, db=db,
                                                   flag_summary=flags, tile_id=tile.tile_id)
@@ -138,7 +141,8 @@ def _record_tile_reason(db, tile_id: str, reason: str | None) -> None:
     asset=calibrated_ms,
     blocking=True,
     partitions_def=tile_partitions,
-    description="The applied solutions are healthy (flagged solution fraction, QA recorded).",
+    description="The applied tables pass the solution gates (flagged fraction, SNR, outliers, phase"
+    " scatter; calibration.gates) and none was retired since.",
 )
 def calibration_quality(context: AssetCheckExecutionContext, products_db: ProductsDBResource):
     db = products_db.db()
@@ -151,19 +155,24 @@ def calibration_quality(context: AssetCheckExecutionContext, products_db: Produc
             .join(CalibrationTable, CalibrationTable.id == CalibrationApplication.caltable_id)
             .where(Tile.partition_key.in_(context.partition_keys))
         ).all()
+    figures: dict[str, dict] = {}
     for tile_id, table in rows:
-        qa = table.qa or {}
-        report.setdefault(tile_id, {})[table.caltype] = qa.get("flagged_fraction")
-    bad = {
-        t: types for t, types in report.items()
-        if any(f is None or f > MAX_FLAGGED_SOLUTIONS for f in types.values())
-    }
+        problems = judge(table.qa, table.caltype)
+        if table.status != "valid":
+            problems.append(f"table {table.id} {table.status}: {(table.qa or {}).get('rejected_reason', '')}")
+        report.setdefault(tile_id, {})[table.caltype] = problems
+        figures.setdefault(tile_id, {})[table.caltype] = {
+            k: (table.qa or {}).get(k) for k in ("flagged_fraction", "median_snr", "phase_scatter_deg")}
+    bad = {t: {c: p for c, p in types.items() if p} for t, types in report.items()}
+    bad = {t: types for t, types in bad.items() if types}
     return AssetCheckResult(
         passed=bool(report) and not bad,
         severity=AssetCheckSeverity.ERROR,
         description=(
             "no calibration applied" if not report
-            else "; ".join(f"{t}: flagged solutions {v}" for t, v in bad.items()) or "solutions healthy"
+            else "; ".join(f"{t} {c}: {', '.join(p)}" for t, types in bad.items() for c, p in types.items())
+            or "solutions healthy"
         ),
-        metadata={"limit": MAX_FLAGGED_SOLUTIONS, "flagged_solution_fraction": MetadataValue.json(report)},
+        metadata={"gates": MetadataValue.json(SolveOptions().to_dict()["gates"]),
+                  "solution_figures": MetadataValue.json(figures)},
     )

@@ -5,8 +5,8 @@ A table is judged on the figures :func:`.qa.solution_qa` stores with it:
 * flagged solutions: more than ``max_flagged_fraction`` of the live
   antennas' solutions flagged (low SNR, no data);
 * SNR: median solution SNR below ``min_median_snr`` (per table type);
-* outliers: more than ``max_outlier_fraction`` of the live antennas are
-  outliers (amplitude, phase noise or mostly flagged; see qa.py);
+* outliers: more than ``max_outlier_fraction`` of the live antennas (and
+  more than one) are outliers (amplitude, phase noise or mostly flagged; see qa.py);
 * phase scatter: the median antenna's phase noise above
   ``max_phase_scatter_deg`` (bandpass: channel to channel; gains: time to
   time, or 1/SNR for one interval).
@@ -73,7 +73,7 @@ def judge(qa: Mapping | None, caltype: str | None = None, gates: SolutionGates =
         problems.append(f"median SNR {snr if snr is None else f'{snr:.1f}'} (limit {min_snr:g})")
     n_ant = qa.get("n_antennas") or 0
     outliers = qa.get("outliers") or {}
-    if n_ant and len(outliers) > gates.max_outlier_fraction * n_ant:
+    if n_ant and len(outliers) > max(1.0, gates.max_outlier_fraction * n_ant):
         problems.append(f"{len(outliers)} of {n_ant} antennas are outliers ({', '.join(sorted(outliers)[:8])}"
                         f"{', ...' if len(outliers) > 8 else ''}; limit {gates.max_outlier_fraction:.0%})")
     scatter, max_scatter = qa.get("phase_scatter_deg"), gates.max_phase_scatter_deg.get(kind)

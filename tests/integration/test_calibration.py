@@ -282,7 +282,9 @@ def test_tables_registered_with_provenance_and_application_recorded(calibrated):
         assert row.calibrator == CALIBRATOR and row.refant == result.refant
         assert row.source_ms == str(calibrated["ms"]) and row.casa_version.startswith("6.7")
         assert Path(row.path).is_dir() and "/caltables/" in row.path
-        assert row.parameters["model"]["sources"][0]["flux_jy_ref"] == 22.5
+        model = row.parameters["model"]
+        assert model["flux_standard"] == "Perley-Butler 2017" and model["flux_epoch"] == "2025-10-13"
+        assert model["sources"][0]["flux_model"].startswith("Perley-Butler 2017")
         assert {"flagged_fraction", "median_snr", "phase_scatter_deg", "outliers"} <= set(row.qa)
         assert row.qa["n_antennas"] == N_ANT
     assert g.parameters["bandpass_table_id"] == b.id
