@@ -77,7 +77,11 @@ class ValidityPolicy:
     gain: u.Quantity = C.GAIN_VALIDITY
     delay: u.Quantity = C.BANDPASS_VALIDITY  # delays are as stable as bandpasses
     aging_fraction: float = 0.5  # beyond this fraction of the half-window: warn
-    bandpass_max_age: u.Quantity = field(default_factory=_bandpass_max_age)
+    bandpass_max_age: u.Quantity | None = None  # None: DSA110_BANDPASS_MAX_AGE_HOURS, read at each use
+
+    @property
+    def max_bandpass_age(self) -> u.Quantity:
+        return _bandpass_max_age() if self.bandpass_max_age is None else self.bandpass_max_age
 
     def half_width(self, caltype: str) -> dt.timedelta:
         width = {"B": self.bandpass, "G": self.gain, "K": self.delay}.get(caltype)
@@ -228,7 +232,7 @@ def lookup_table(db, caltype: str, time: Time | dt.datetime, *,
 def _carried_bandpass(session, when: dt.datetime, policy: ValidityPolicy,
                       table_id: int | None = None) -> CalibrationTable | None:
     """The valid bandpass (``table_id``, or the nearest) within the carry-forward age of ``when``."""
-    limit = dt.timedelta(seconds=float(policy.bandpass_max_age.to_value(u.s)))
+    limit = dt.timedelta(seconds=float(policy.max_bandpass_age.to_value(u.s)))
     query = select(CalibrationTable).where(CalibrationTable.caltype == "B", CalibrationTable.status == "valid")
     if table_id is not None:
         query = query.where(CalibrationTable.id == table_id)
@@ -253,10 +257,10 @@ def bandpass_for_gains(db, time: Time | dt.datetime, *,
         if row is None:
             why = _why_missing(session, "B", when)
             raise NoValidCalibration(when, {"B": f"{why}; none within the carry-forward limit of "
-                                                 f"{policy.bandpass_max_age.to_value(u.hour):g} h either"})
+                                                 f"{policy.max_bandpass_age.to_value(u.hour):g} h either"})
         chosen = SelectedTable.from_row(row, when, policy, carried_forward=True)
     log.warning("no bandpass covers %s: carrying %s forward (%.1f h from its solve, limit %g h)",
-                when.isoformat(), chosen.path, chosen.age_hours, policy.bandpass_max_age.to_value(u.hour))
+                when.isoformat(), chosen.path, chosen.age_hours, policy.max_bandpass_age.to_value(u.hour))
     return chosen
 
 
@@ -293,7 +297,7 @@ def select_tables(
                     table = chosen["B"] = SelectedTable.from_row(carried, when, policy, carried_forward=True)
                     warnings.append(
                         f"bandpass (B) table {table.path} carried forward: solved {table.age_hours:.1f} h from "
-                        f"{when.isoformat()}, past its window (limit {policy.bandpass_max_age.to_value(u.hour):g} h)"
+                        f"{when.isoformat()}, past its window (limit {policy.max_bandpass_age.to_value(u.hour):g} h)"
                         " -- no usable calibrator transit since")
                     return
             if preferred_id is not None:

@@ -167,7 +167,7 @@ def _database_figures(health: Health, db, files: list[Path]) -> None:
             pass
         else:
             del missing["B"]
-            limit = ValidityPolicy().bandpass_max_age.to_value(u.hour)
+            limit = ValidityPolicy().max_bandpass_age.to_value(u.hour)
             health.bandpass_carried = (
                 f"bandpass carried forward: {carried.path} solved {carried.age_hours:.1f} h ago, past its "
                 f"window (limit {limit:g} h, DSA110_BANDPASS_MAX_AGE_HOURS); no usable calibrator transit since")
