@@ -107,9 +107,15 @@ def solve_chain(steps: list[dict]) -> list[dict]:
     return results
 
 
-def standard_flux(name: str, standard: str, epoch_iso: str, freqs_hz: list[float], prefix: str) -> list[float]:
-    """Stokes-I flux (Jy) of a flux-standard calibrator at each frequency: CASA's
+def standard_fluxes(names: list[str], standard: str, epoch_iso: str, freqs_hz: list[float],
+                    prefix: str) -> dict[str, list[float]]:
+    """Stokes-I flux (Jy) of flux-standard calibrators at each frequency: CASA's
     FluxStandard (what ``setjy`` uses), through ``imager.predictcomp``."""
+    return {name: _standard_flux(name, standard, epoch_iso, freqs_hz, f"{prefix}{i}_")
+            for i, name in enumerate(names)}
+
+
+def _standard_flux(name: str, standard: str, epoch_iso: str, freqs_hz: list[float], prefix: str) -> list[float]:
     import casatools
 
     im, me, cl = casatools.imager(), casatools.measures(), casatools.componentlist()

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from astropy.time import Time
 
-__all__ = ["FLUX_STANDARD", "STANDARD_CALIBRATORS", "standard_name", "standard_spectrum"]
+__all__ = ["FLUX_STANDARD", "STANDARD_CALIBRATORS", "standard_name", "standard_spectra", "standard_spectrum"]
 
 FLUX_STANDARD = "Perley-Butler 2017"
 #: Canonical name -> the names the VLA calibrator list and catalogs use for it.
@@ -46,29 +46,39 @@ def standard_name(name: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _casa_fluxes(name: str, epoch_iso: str, freqs_hz: tuple[float, ...], standard: str) -> tuple[float, ...]:
+def _casa_fluxes(names: tuple[str, ...], epoch_iso: str, freqs_hz: tuple[float, ...],
+                 standard: str) -> dict[str, tuple[float, ...]]:
     from dsa110_resources.casa import run_casa
 
-    with tempfile.TemporaryDirectory(prefix="fluxstd-") as work:
-        return tuple(run_casa("dsa110_resources.calibration.casa_steps:standard_flux", name, standard,
-                              epoch_iso, list(freqs_hz), str(Path(work) / "cl"), workdir=Path(work)))
+    with tempfile.TemporaryDirectory(prefix="fluxstd-") as work:  # one CASA process for all names
+        out = run_casa("dsa110_resources.calibration.casa_steps:standard_fluxes", list(names), standard,
+                       epoch_iso, list(freqs_hz), str(Path(work) / "cl"), workdir=Path(work))
+    return {name: tuple(values) for name, values in out.items()}
+
+
+def standard_spectra(names, freqs_hz: np.ndarray, epoch: Time, *,
+                     standard: str = FLUX_STANDARD) -> dict[str, np.ndarray]:
+    """Stokes-I flux density (Jy) of standard calibrators at ``freqs_hz`` on ``epoch``, keyed
+    by the names given. Raises KeyError for a source that has no standard model."""
+    canonical = {name: standard_name(name) for name in names}
+    for name, std in canonical.items():
+        if std is None:
+            raise KeyError(f"{name} has no {standard} flux model (standards: {', '.join(STANDARD_CALIBRATORS)})")
+    freqs_hz = np.asarray(freqs_hz, float)
+    grid = np.linspace(freqs_hz.min(), freqs_hz.max(), N_FREQ_SAMPLES) if np.ptp(freqs_hz) > 0 else freqs_hz[:1]
+    day = Time(epoch).utc.isot[:10]  # one evaluation per day: the standards change over years
+    values = _casa_fluxes(tuple(sorted(set(canonical.values()))), day, tuple(float(f) for f in grid), standard)
+    out = {}
+    for name, std in canonical.items():
+        fluxes = np.asarray(values[std])
+        if not np.all(np.isfinite(fluxes) & (fluxes > 0)):
+            raise ValueError(f"CASA returned no usable {standard} flux for {std} on {day}: {fluxes}")
+        out[name] = (np.full(freqs_hz.shape, fluxes[0]) if len(grid) == 1
+                     else np.exp(np.interp(np.log(freqs_hz), np.log(grid), np.log(fluxes))))
+    return out
 
 
 def standard_spectrum(name: str, freqs_hz: np.ndarray, epoch: Time, *,
                       standard: str = FLUX_STANDARD) -> np.ndarray:
-    """Stokes-I flux density (Jy) of a standard calibrator at ``freqs_hz`` on ``epoch``.
-
-    Raises KeyError for a source that has no standard model.
-    """
-    canonical = standard_name(name)
-    if canonical is None:
-        raise KeyError(f"{name} has no {standard} flux model (standards: {', '.join(STANDARD_CALIBRATORS)})")
-    freqs_hz = np.asarray(freqs_hz, float)
-    grid = np.linspace(freqs_hz.min(), freqs_hz.max(), N_FREQ_SAMPLES) if np.ptp(freqs_hz) > 0 else freqs_hz[:1]
-    day = Time(epoch).utc.isot[:10]  # one evaluation per day: the standards change over years
-    fluxes = np.asarray(_casa_fluxes(canonical, day, tuple(float(f) for f in grid), standard))
-    if not np.all(np.isfinite(fluxes) & (fluxes > 0)):
-        raise ValueError(f"CASA returned no usable {standard} flux for {canonical} on {day}: {fluxes}")
-    if len(grid) == 1:
-        return np.full(freqs_hz.shape, fluxes[0])
-    return np.exp(np.interp(np.log(freqs_hz), np.log(grid), np.log(fluxes)))
+    """One standard calibrator's spectrum (see :func:`standard_spectra`)."""
+    return standard_spectra([name], freqs_hz, epoch, standard=standard)[name]

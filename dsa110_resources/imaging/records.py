@@ -75,8 +75,13 @@ def image_tile(
     references=None,
     expected_noise=None,
     db=None,
+    noise_model=None,
 ) -> ImageResult:
-    """Image a tile into the product tree and (optionally) the products DB."""
+    """Image a tile into the product tree and (optionally) the products DB.
+
+    ``noise_model``: called with the image's QA, returns the noise gate's
+    expectation (:func:`.noise_gate.expected_noise`), stored with the QA.
+    """
     ms = Path(ms)
     need = 6 * 4 * (params.size or 4096) ** 2 if params else 6 * 4 * 4096**2
     with tiers.staging(f"image-{tile_id}", need_bytes=need) as stage:
@@ -86,6 +91,8 @@ def image_tile(
         for kind, staged in result.products.items():
             final[kind] = tiers.publish(staged, layout.image_path(tile_id, kind))
         result.products = final
+        if noise_model is not None:
+            result.qa.noise_gate = noise_model(result.qa).as_dict()
         if result.preview is not None:
             result.preview = tiers.publish(result.preview, layout.qa_path(tile_id, "image.png"))
         qa_file = stage / "image_qa.json"
