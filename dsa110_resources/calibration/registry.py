@@ -241,12 +241,13 @@ def _carried_bandpass(session, when: dt.datetime, policy: ValidityPolicy,
 
 
 def bandpass_for_gains(db, time: Time | dt.datetime, *,
-                       policy: ValidityPolicy = ValidityPolicy()) -> SelectedTable:
+                       policy: ValidityPolicy = ValidityPolicy(), warn: bool = True) -> SelectedTable:
     """The bandpass a sky-model gain solve pre-applies at ``time``.
 
     The valid bandpass covering ``time``; when none does (no usable transit),
     the nearest valid one within ``policy.bandpass_max_age``, marked
-    ``carried_forward`` (a warning is logged). Beyond that: NoValidCalibration.
+    ``carried_forward`` (a warning is logged unless ``warn`` is off: the health
+    check asks every tick). Beyond that: NoValidCalibration.
     """
     when = as_datetime(time)
     with db.session() as session:
@@ -259,8 +260,9 @@ def bandpass_for_gains(db, time: Time | dt.datetime, *,
             raise NoValidCalibration(when, {"B": f"{why}; none within the carry-forward limit of "
                                                  f"{policy.max_bandpass_age.to_value(u.hour):g} h either"})
         chosen = SelectedTable.from_row(row, when, policy, carried_forward=True)
-    log.warning("no bandpass covers %s: carrying %s forward (%.1f h from its solve, limit %g h)",
-                when.isoformat(), chosen.path, chosen.age_hours, policy.max_bandpass_age.to_value(u.hour))
+    if warn:
+        log.warning("no bandpass covers %s: carrying %s forward (%.1f h from its solve, limit %g h)",
+                    when.isoformat(), chosen.path, chosen.age_hours, policy.max_bandpass_age.to_value(u.hour))
     return chosen
 
 

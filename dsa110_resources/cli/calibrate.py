@@ -90,3 +90,6 @@ def command(ms, calibrator, calibrator_csv, field_catalog, field_flux_limit, rfi
         click.echo(f"{caltype}: {path}  id={result.table_ids.get(caltype)}  "
                    f"flagged={figures['flagged_fraction']:.3f} snr={figures['median_snr']:.1f} "
                    f"outliers={json.dumps(sorted(figures['outliers']))}")
+    if result.rejected:
+        raise click.ClickException("retired by the QA gates (never applied): " + "; ".join(
+            f"{caltype}: {', '.join(problems)}" for caltype, problems in result.rejected.items()))

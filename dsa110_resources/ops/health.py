@@ -162,7 +162,7 @@ def _database_figures(health: Health, db, files: list[Path]) -> None:
             missing.update(exc.missing)
     if "B" in missing:  # no transit lately: sky-model gains may still run on a carried bandpass
         try:
-            carried = bandpass_for_gains(db, now)
+            carried = bandpass_for_gains(db, now, warn=False)
         except NoValidCalibration:
             pass
         else:
