@@ -42,10 +42,12 @@ the worst healthy case, far below what failed calibration or bad data give
 
 At full size (96 antennas, 16 subbands) the tile after a 3C147 transit
 failed for another reason: WSClean 3.1's minor loop diverged with the
-pipeline's options (third major cycle, from a 150 mJy peak to ~1e17 Jy in
+pipeline's options (third major cycle, from a 150 mJy residual to ~1e17 Jy in
 100000 iterations; image noise ~1e18 Jy), with and without baseline-dependent
 averaging, with autocorrelations flagged or not, at gain 0.1 or 0.05 and on a
-half-size field. Such an image is garbage and this gate fails it, as it
+half-size field. Without averaging the diverging cycle starts on a -155 mJy
+residual at 3C147 itself (16.8 Jy apparent): the drift residual above, which
+no point component fits. Such an image is garbage and this gate fails it, as it
 should; the imaging fix is open (issue 16). The gate's expectation for that
 tile is 0.30 mJy (thermal 0.20 mJy; S_app 16.9 Jy, S_var 2.6 Jy).
 
