@@ -50,6 +50,8 @@ from dsa110_resources.calibration import (
     solve_calibrator,
     solve_gains_on_sky_model,
 )
+from dsa110_resources.calibration.gates import judge
+from dsa110_resources.calibration.solve import SolveOptions
 from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db import CalibrationApplication, CalibrationTable, MeasurementSet, Tile
 from dsa110_resources.db.resource import ProductsDBResource
@@ -70,8 +72,6 @@ from .tile_windows import (
 )
 from .tiles import measurement_set
 
-#: Solutions whose flagged fraction exceeds this fail the calibration gate.
-MAX_FLAGGED_SOLUTIONS = 0.3
 CALIBRATION_GROUP = "calibration"
 BANDPASS_SOLUTIONS = AssetKey("bandpass_solutions")
 #: Windows (5 min) on each side of a tile whose hourly solutions may calibrate it:
@@ -116,14 +116,17 @@ def _solutions_metadata(rows: list[CalibrationTable]) -> dict:
     }
 
 
-def solve_transit(db, tiers, tile: Tile, ms: MeasurementSet, flags=None, log=None):
-    """Solve (K,) B, G on a calibrator-transit tile (flagging it first unless ``flags``), registered."""
+def solve_transit(db, tiers, tile: Tile, ms: MeasurementSet, calibrators, flags=None, log=None):
+    """Solve (K,) B, G on a calibrator-transit tile (flagging it first unless ``flags``), registered;
+    tables failing the QA gates are retired on registration (calibration.gates)."""
     workdir = tiers.product_path(layout.qa_path(tile.tile_id, "casa"))
     flags = flags if flags is not None else flag_ms(ms.path, workdir=workdir / "flag")
     result = solve_calibrator(ms.path, tile.calibrator, tiers=tiers, db=db, flag_summary=flags,
-                              tile_id=tile.tile_id)
+                              tile_id=tile.tile_id, calibrators=calibrators)
     if log is not None:
         log.info(f"{tile.tile_id}: solved {sorted(result.tables)} on {tile.calibrator}, refant {result.refant}")
+        for caltype, problems in result.rejected.items():
+            log.error(f"{tile.tile_id}: {caltype} table retired by the QA gates: {'; '.join(problems)}")
     return result
 
 
@@ -146,7 +149,7 @@ def solutions_event(db, hour: str, *, description: str) -> AssetMaterialization:
     " their validity windows. Materialising a partition re-solves them.",
 )
 def bandpass_solutions(context: AssetExecutionContext, storage: StorageResource,
-                       products_db: ProductsDBResource):
+                       products_db: ProductsDBResource, sky_catalog: SkyCatalogResource):
     db, tiers = products_db.db(), storage.tiers()
     hour = context.partition_key
     transits = _transit_tiles(db, hour)
@@ -160,7 +163,7 @@ def bandpass_solutions(context: AssetExecutionContext, storage: StorageResource,
         raise Failure(f"cannot re-solve {hour}: the MS of {', '.join(gone)} is gone; materialise measurement_set"
                       f" for {', '.join(t.partition_key for t, _ in transits)} first", allow_retries=False)
     for tile, ms in transits:
-        solve_transit(db, tiers, tile, ms, log=context.log)
+        solve_transit(db, tiers, tile, ms, sky_catalog.calibrators(), log=context.log)
     version, rows = solutions_version(db, hour)
     yield MaterializeResult(
         metadata={**_solutions_metadata(rows), "transits": ", ".join(f"{t.tile_id} {t.calibrator}"
@@ -217,10 +220,12 @@ def calibrated_ms(
         flags = flag_ms(ms.path, workdir=workdir / "flag")
         solved = []
         if tile.calibrator and not _own_solution(db, tile.tile_id):
-            solved = sorted(solve_transit(db, tiers, tile, ms, flags, log=context.log).tables)
+            solved = sorted(solve_transit(db, tiers, tile, ms, sky_catalog.calibrators(), flags, log=context.log).tables)
             context.log_event(solutions_event(db, hour_key(window.key),
                                               description=f"solved in-line by the tile run of {tile.tile_id}"))
-        elif not tile.calibrator and sky_catalog.available() and _needs_gains(db, ms.mid_time):
+        # Science tiles, and a transit whose tables the gates retired: gains on the sky model
+        # (the bandpass carried forward on a day without a usable transit, see registry).
+        if sky_catalog.available() and _needs_gains(db, ms.mid_time):
             try:
                 result = solve_gains_on_sky_model(ms.path, sky_catalog.load(), tiers=tiers, db=db,
                                                   flag_summary=flags, tile_id=tile.tile_id)
@@ -264,7 +269,8 @@ def _record_tile_reason(db, tile_id: str, reason: str | None) -> None:
     asset=calibrated_ms,
     blocking=True,
     partitions_def=tile_partitions,
-    description="The applied solutions are healthy (flagged solution fraction, QA recorded).",
+    description="The applied tables pass the solution gates (flagged fraction, SNR, outliers, phase"
+    " scatter; calibration.gates) and none was retired since.",
 )
 def calibration_quality(context: AssetCheckExecutionContext, products_db: ProductsDBResource):
     db = products_db.db()
@@ -277,19 +283,24 @@ def calibration_quality(context: AssetCheckExecutionContext, products_db: Produc
             .join(CalibrationTable, CalibrationTable.id == CalibrationApplication.caltable_id)
             .where(Tile.partition_key.in_(context.partition_keys))
         ).all()
+    figures: dict[str, dict] = {}
     for tile_id, table in rows:
-        qa = table.qa or {}
-        report.setdefault(tile_id, {})[table.caltype] = qa.get("flagged_fraction")
-    bad = {
-        t: types for t, types in report.items()
-        if any(f is None or f > MAX_FLAGGED_SOLUTIONS for f in types.values())
-    }
+        problems = judge(table.qa, table.caltype)
+        if table.status != "valid":
+            problems.append(f"table {table.id} {table.status}: {(table.qa or {}).get('rejected_reason', '')}")
+        report.setdefault(tile_id, {})[table.caltype] = problems
+        figures.setdefault(tile_id, {})[table.caltype] = {
+            k: (table.qa or {}).get(k) for k in ("flagged_fraction", "median_snr", "phase_scatter_deg")}
+    bad = {t: {c: p for c, p in types.items() if p} for t, types in report.items()}
+    bad = {t: types for t, types in bad.items() if types}
     return AssetCheckResult(
         passed=bool(report) and not bad,
         severity=AssetCheckSeverity.ERROR,
         description=(
             "no calibration applied" if not report
-            else "; ".join(f"{t}: flagged solutions {v}" for t, v in bad.items()) or "solutions healthy"
+            else "; ".join(f"{t} {c}: {', '.join(p)}" for t, types in bad.items() for c, p in types.items())
+            or "solutions healthy"
         ),
-        metadata={"limit": MAX_FLAGGED_SOLUTIONS, "flagged_solution_fraction": MetadataValue.json(report)},
+        metadata={"gates": MetadataValue.json(SolveOptions().to_dict()["gates"]),
+                  "solution_figures": MetadataValue.json(figures)},
     )

@@ -67,7 +67,11 @@ def resources_for(environment: str | None = None) -> dict:
             min_subbands=int(os.environ.get("DSA110_MIN_SUBBANDS", 12)),
             settle_seconds=float(os.environ.get("DSA110_SETTLE", 30)),
         ),
-        "sky_catalog": SkyCatalogResource(path=os.environ.get("DSA110_SKY_CATALOG")),
+        "sky_catalog": SkyCatalogResource(
+            path=os.environ.get("DSA110_SKY_CATALOG"),
+            calibrator_list=os.environ.get("DSA110_CALIBRATOR_LIST"),
+            catalog_calibrator_min_jy=float(os.environ.get("DSA110_CATALOG_CALIBRATOR_MIN_JY", 1.0)),
+        ),
         "master_catalog_files": MasterCatalogResource(
             nvss_path=os.environ.get("DSA110_NVSS_CATALOG"),
             vlass_path=os.environ.get("DSA110_VLASS_CATALOG"),

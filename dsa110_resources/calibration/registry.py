@@ -16,12 +16,22 @@ Which tables go together: a gain table is solved with a bandpass (and maybe a
 delay table) pre-applied, and records their ids in ``parameters``. A lookup
 prefers that bandpass when it is still valid, so gains are never applied on
 top of a bandpass they were not solved against unless that one has expired.
+
+Days without a usable calibrator transit (none in the catalog at this
+declination, the transit tile lost, or its tables retired by the QA gates):
+sky-model gains are solved against the newest valid bandpass even past its
+window, up to ``ValidityPolicy.bandpass_max_age`` (72 h,
+``DSA110_BANDPASS_MAX_AGE_HOURS``) from its solve (:func:`bandpass_for_gains`),
+and such a gain table carries that bandpass with it into ``select_tables``.
+The carried bandpass is named in a warning on every tile and in the
+``bandpass_age`` alert; past the limit the lookup refuses as before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,14 +60,28 @@ class NoValidCalibration(LookupError):
         super().__init__("\n".join(lines))
 
 
+def _bandpass_max_age() -> u.Quantity:
+    text = os.environ.get("DSA110_BANDPASS_MAX_AGE_HOURS")
+    try:
+        return float(text) * u.hour if text else C.BANDPASS_MAX_AGE
+    except ValueError:
+        raise ValueError(f"DSA110_BANDPASS_MAX_AGE_HOURS must be a number of hours, got {text!r}") from None
+
+
 @dataclass(frozen=True)
 class ValidityPolicy:
-    """Half-widths of validity windows, and when a table counts as aging."""
+    """Half-widths of validity windows, when a table counts as aging, and how
+    far a bandpass may be carried forward for sky-model gains."""
 
     bandpass: u.Quantity = C.BANDPASS_VALIDITY
     gain: u.Quantity = C.GAIN_VALIDITY
     delay: u.Quantity = C.BANDPASS_VALIDITY  # delays are as stable as bandpasses
     aging_fraction: float = 0.5  # beyond this fraction of the half-window: warn
+    bandpass_max_age: u.Quantity | None = None  # None: DSA110_BANDPASS_MAX_AGE_HOURS, read at each use
+
+    @property
+    def max_bandpass_age(self) -> u.Quantity:
+        return _bandpass_max_age() if self.bandpass_max_age is None else self.bandpass_max_age
 
     def half_width(self, caltype: str) -> dt.timedelta:
         width = {"B": self.bandpass, "G": self.gain, "K": self.delay}.get(caltype)
@@ -93,14 +117,20 @@ class SelectedTable:
     aging: bool
     calibrator: str | None = None
     parameters: dict = field(default_factory=dict, compare=False)
+    carried_forward: bool = False  # used past its window (a bandpass, for sky-model gains)
 
     @classmethod
-    def from_row(cls, row: CalibrationTable, time: dt.datetime, policy: ValidityPolicy) -> SelectedTable:
+    def from_row(cls, row: CalibrationTable, time: dt.datetime, policy: ValidityPolicy,
+                 carried_forward: bool = False) -> SelectedTable:
         offset = time - row.solved_for
         half = min(row.solved_for - row.valid_from, row.valid_to - row.solved_for)
         aging = abs(offset) > policy.aging_fraction * half
         return cls(row.id, row.path, row.caltype, row.solved_for, row.valid_from, row.valid_to,
-                   offset, aging, row.calibrator, dict(row.parameters or {}))
+                   offset, aging, row.calibrator, dict(row.parameters or {}), carried_forward)
+
+    @property
+    def age_hours(self) -> float:
+        return abs(_hours(self.offset))
 
 
 @dataclass
@@ -203,6 +233,43 @@ def lookup_table(db, caltype: str, time: Time | dt.datetime, *,
         return SelectedTable.from_row(rows[0], when, policy)
 
 
+def _carried_bandpass(session, when: dt.datetime, policy: ValidityPolicy,
+                      table_id: int | None = None) -> CalibrationTable | None:
+    """The valid bandpass (``table_id``, or the nearest) within the carry-forward age of ``when``."""
+    limit = dt.timedelta(seconds=float(policy.max_bandpass_age.to_value(u.s)))
+    query = select(CalibrationTable).where(CalibrationTable.caltype == "B", CalibrationTable.status == "valid")
+    if table_id is not None:
+        query = query.where(CalibrationTable.id == table_id)
+    rows = [r for r in session.scalars(query) if abs(when - r.solved_for) <= limit]
+    return min(rows, key=lambda r: (abs(when - r.solved_for), -r.id)) if rows else None
+
+
+def bandpass_for_gains(db, time: Time | dt.datetime, *,
+                       policy: ValidityPolicy = ValidityPolicy(), warn: bool = True) -> SelectedTable:
+    """The bandpass a sky-model gain solve pre-applies at ``time``.
+
+    The valid bandpass covering ``time``; when none does (no usable transit),
+    the nearest valid one within ``policy.bandpass_max_age``, marked
+    ``carried_forward`` (a warning is logged unless ``warn`` is off: the health
+    check asks every tick). Beyond that: NoValidCalibration.
+    """
+    when = as_datetime(time)
+    with db.session() as session:
+        rows = _candidates(session, "B", when)
+        if rows:
+            return SelectedTable.from_row(rows[0], when, policy)
+        row = _carried_bandpass(session, when, policy)
+        if row is None:
+            why = _why_missing(session, "B", when)
+            raise NoValidCalibration(when, {"B": f"{why}; none within the carry-forward limit of "
+                                                 f"{policy.max_bandpass_age.to_value(u.hour):g} h either"})
+        chosen = SelectedTable.from_row(row, when, policy, carried_forward=True)
+    if warn:
+        log.warning("no bandpass covers %s: carrying %s forward (%.1f h from its solve, limit %g h)",
+                    when.isoformat(), chosen.path, chosen.age_hours, policy.max_bandpass_age.to_value(u.hour))
+    return chosen
+
+
 def select_tables(
     db,
     time: Time | dt.datetime,
@@ -229,6 +296,16 @@ def select_tables(
             if preferred_id is not None and preferred_id in by_id:
                 chosen[caltype] = SelectedTable.from_row(by_id[preferred_id], when, policy)
                 return
+            if caltype == "B" and preferred_id is not None and not rows:
+                # Sky-model gains solved on a carried-forward bandpass bring it along.
+                carried = _carried_bandpass(session, when, policy, preferred_id)
+                if carried is not None:
+                    table = chosen["B"] = SelectedTable.from_row(carried, when, policy, carried_forward=True)
+                    warnings.append(
+                        f"bandpass (B) table {table.path} carried forward: solved {table.age_hours:.1f} h from "
+                        f"{when.isoformat()}, past its window (limit {policy.max_bandpass_age.to_value(u.hour):g} h)"
+                        " -- no usable calibrator transit since")
+                    return
             if preferred_id is not None:
                 warnings.append(
                     f"{for_what} was solved against {CALTYPE_NAMES[caltype]} table id {preferred_id}, "
@@ -254,7 +331,7 @@ def select_tables(
     if missing:
         raise NoValidCalibration(when, missing)
     for table in chosen.values():
-        if table.aging:
+        if table.aging and not table.carried_forward:
             warnings.append(
                 f"{CALTYPE_NAMES[table.caltype]} table {table.path} is aging: solved "
                 f"{_hours(table.offset):+.2f} h from {when.isoformat()}, valid to {table.valid_to.isoformat()}"

@@ -105,6 +105,7 @@ def image_tile(
     references=None,
     expected_noise=None,
     db=None,
+    noise_model=None,
     code_version: str | None = None,
     run_id: str | None = None,
 ) -> ImageResult:
@@ -112,6 +113,8 @@ def image_tile(
 
     With ``db``, a tile imaged before gets its next version (module docstring);
     ``code_version`` and ``run_id`` say what made it (kept in its history).
+    ``noise_model``: called with the image's QA, returns the noise gate's
+    expectation (:func:`.noise_gate.expected_noise`), stored with the QA.
     """
     ms = Path(ms)
     version = next_version(db, tile_id)
@@ -124,6 +127,8 @@ def image_tile(
             final[kind] = tiers.publish(staged, layout.image_path(tile_id, kind, version))
         result.products = final
         result.extras["version"] = version
+        if noise_model is not None:
+            result.qa.noise_gate = noise_model(result.qa).as_dict()
         if result.preview is not None:
             result.preview = tiers.publish(result.preview, layout.qa_path(tile_id, "image.png"))
         qa_file = stage / "image_qa.json"

@@ -28,7 +28,8 @@ from dsa110_resources.stores.tiers import OLD_PREFIX, PARTIAL_PREFIX, STAGING_PR
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.casa, pytest.mark.slow]
 
 TILE_ASSETS = ("subband_group", "measurement_set", "calibrated_ms", "image", "photometry")
-TILE_CHECKS = ("ms_integrity", "ms_flag_fraction", "calibration_quality", "image_noise", "image_dynamic_range")
+TILE_CHECKS = ("ms_integrity", "ms_flag_fraction", "calibration_quality", "image_noise", "image_flux_scale",
+               "image_dynamic_range")
 #: Killed mid-step: the last long step (WSClean and the primary-beam products),
 #: so the survivor has the least left to do alone.
 KILL_STEP = "image"

@@ -243,8 +243,8 @@ def test_calibrator_tile_runs_the_whole_chain(tmp_path):
         for e in events(result, DagsterEventType.ASSET_CHECK_EVALUATION)
     }
     assert checks == {name: True for name in (
-        "ms_integrity", "ms_flag_fraction", "calibration_quality", "image_noise", "image_dynamic_range",
-        "sources_catalog_recovery")}
+        "ms_integrity", "ms_flag_fraction", "calibration_quality", "image_noise", "image_flux_scale",
+        "image_dynamic_range", "sources_catalog_recovery")}
 
     db = ProductsDB(sqlite_url(data / "state" / "products.sqlite"))
     tile_id = min(p.name[:19] for p in truth.files.values())
