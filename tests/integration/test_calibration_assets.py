@@ -34,7 +34,7 @@ from dsa110_assets.jobs import calibration_job, tile_job
 from dsa110_assets.versions import with_code_versions
 from dsa110_resources.casa.resource import CasaResource
 from dsa110_resources.catalogs.calibrators import calibrator_catalog
-from dsa110_resources.catalogs.resource import SkyCatalogResource
+from dsa110_resources.catalogs.resource import MasterCatalogResource, SkyCatalogResource
 from dsa110_resources.cli import main
 from dsa110_resources.conversion.naming import window_key
 from dsa110_resources.conversion.resource import IngestResource
@@ -72,6 +72,7 @@ def definitions_for(data, catalog, imaging: ImagingResource) -> Definitions:
                                  settle_seconds=0),
         "casa": CasaResource(),
         "sky_catalog": SkyCatalogResource(path=str(catalog)),
+        "master_catalog_files": MasterCatalogResource(),
         "imaging": imaging,
     }
     return Definitions(assets=with_code_versions(production_defs.assets, resources),
