@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from ..pause_points import pause_point
 from .owner import Owner
 
 log = logging.getLogger(__name__)
@@ -137,8 +138,10 @@ def publish(staged: Path, final: Path) -> Path:
         _fsync_tree(partial)
         remove_path(staged)
         staged = partial
+        pause_point("publish:copied")
     if final.exists() or final.is_symlink():
         if _exchange(staged, final):
+            pause_point("publish:swapped")
             remove_path(staged)  # now holds the previous product
             return final
         old = final.parent / f"{OLD_PREFIX}{token}-{final.name}"
@@ -252,11 +255,20 @@ class StorageTiers:
         self.stage_root.mkdir(parents=True, exist_ok=True)
         return self.stage_root
 
+    def sweep(self) -> list[Path]:
+        """Remove dead writers' litter from both staging tiers (``clean_stale``).
+
+        Both, not only the one about to be used: a writer killed on the other
+        tier (chosen by free space then) would hold its space until housekeeping.
+        """
+        roots = [self.stage_root, *([self.fast_root] if self.fast_root is not None else [])]
+        return [path for root in roots for path in clean_stale(root)]
+
     @contextlib.contextmanager
     def staging(self, label: str, need_bytes: int = 0) -> Iterator[Path]:
         """A private scratch directory, removed on exit whatever happens."""
         root = self.staging_root_for(need_bytes)
-        clean_stale(root)
+        self.sweep()
         safe_label = "".join(c if c.isalnum() or c in "-_.:" else "_" for c in label)
         path = root / f"{STAGING_PREFIX}{staging_token()}-{safe_label}"
         path.mkdir(parents=True)
