@@ -46,6 +46,8 @@ from dsa110_resources.conversion.arrival import not_yet_readable
 from dsa110_resources.db import MeasurementSet, Tile
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.conversion.resource import IngestResource
+from dsa110_resources.ops.alerts import announce
+from dsa110_resources.stores import DiskFull
 from dsa110_resources.stores.resource import StorageResource
 
 from dsa110_resources.qa import ms_integrity as ms_qa
@@ -229,6 +231,7 @@ def measurement_set(
     db, tiers = products_db.db(), storage.tiers()
     outcomes = WindowOutcomes()
     unready: list[str] = []
+    no_space: list[str] = []
     # A file that changed since subband_group read it is retried like there;
     # on the last try it is judged as it is.
     settle = ingest.settle if context.retry_number < ingest.unready_retries else None
@@ -247,6 +250,14 @@ def measurement_set(
         except TileQuarantined as exc:
             outcomes.record(window, FAILED, str(exc))
             context.log.error(str(exc))
+            continue
+        except DiskFull as exc:  # the raw files are fine: wait for space, never quarantine
+            context.log.error(f"tile {tile.tile_id}: {exc}")
+            if context.retry_number == 0:  # once per run; a run that gives up alerts as failed
+                announce(f"disk_full:{exc.path.parent}", f"disk full: tile {tile.tile_id} not converted",
+                         {"tile": tile.tile_id, "error": str(exc), "retries": storage.no_space_retries,
+                          "retry_every_s": storage.no_space_wait_seconds})
+            no_space.append(f"tile {tile.tile_id}: {exc}")
             continue
         context.log.info(
             f"{tile.tile_id}: {result.n_rows} rows in {result.timings.get('total', 0):.1f} s"
@@ -271,6 +282,12 @@ def measurement_set(
                 "convert_seconds": round(result.timings.get("total", 0.0), 2),
             },
         )
+    if no_space and context.retry_number < storage.no_space_retries:
+        raise RetryRequested(max_retries=storage.no_space_retries, seconds_to_wait=storage.no_space_wait_seconds)
+    if no_space:
+        raise Failure(description="; ".join(no_space) + f" (still full after {context.retry_number} retries "
+                      f"{storage.no_space_wait_seconds:g} s apart; the raw files are untouched: re-run the "
+                      "window once there is space)", allow_retries=False)
     if unready:
         raise RetryRequested(max_retries=ingest.unready_retries, seconds_to_wait=ingest.settle_seconds)
     yield from outcomes.events(context)

@@ -32,7 +32,7 @@ from astropy.time import Time
 
 from .. import constants
 from ..pause_points import pause_point
-from ..stores import StorageTiers, layout
+from ..stores import DiskFull, StorageTiers, is_disk_full, layout
 from . import kernels, ms_writer, phasing
 from .arrival import FileNotReady, not_yet_readable
 from .grouping import SubbandPath, TileGroup
@@ -448,7 +448,12 @@ def _stage_write_publish(tiers: StorageTiers, tile: ValidatedTile, final: os.Pat
     with use.staging(f"{tile.tile_id}.ms", need_bytes=need) as stage:
         # MS skeletons (casacore's part, per tile shape) are cached in tmpfs.
         templates = None if tiers.fast_root is None else tiers.fast_root / ".ms-templates"
-        result = build_ms(tile, stage / f"{tile.tile_id}.ms", options, template_root=templates)
+        try:
+            result = build_ms(tile, stage / f"{tile.tile_id}.ms", options, template_root=templates)
+        except OSError as exc:
+            if is_disk_full(exc) and not isinstance(exc, DiskFull):
+                raise DiskFull(stage / f"{tile.tile_id}.ms", "staging", need) from exc
+            raise
         t = time.perf_counter()
         result.size_bytes = _dir_bytes(result.ms_path)
         result.disk_bytes = _allocated_bytes(result.ms_path)
