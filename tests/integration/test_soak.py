@@ -1,0 +1,26 @@
+"""The soak, CI-sized: 12 tiles of the tiny array through the live sensor, 9 of them faulty.
+
+Every kind of fault in ``dsa110_assets.soak`` appears once (seeded), plus a
+file dated 2030; ``check`` lists every broken promise (good tile without its
+MS, bad file not quarantined with a reason naming it, a raw byte unaccounted
+for, a hidden or unrecorded product, a failed sensor tick). ``bench/soak.py``
+runs a whole day.
+"""
+
+import pytest
+
+from dsa110_assets.soak import FAULTS, SoakSettings, run_soak
+
+pytestmark = [pytest.mark.casa, pytest.mark.e2e]
+
+
+def test_twelve_tiles_with_every_fault_lose_nothing_and_halt_nothing(tmp_path):
+    report = run_soak(SoakSettings(root=tmp_path / "soak", n_tiles=12, seed=7), log=lambda m: None)
+    summary = "\n".join(report.summary())
+    print(summary)
+    assert report.problems == [], summary
+    assert set(report.faults.values()) == {"good", *FAULTS}
+    assert report.runs["killed"] == 1 and report.runs["failed"] == 3  # the three quarantined tiles
+    assert report.ticks > 12 and not report.tick_errors
+    assert report.files["quarantined"] >= 3 + 3 + 1  # external, truncated tiles, misnamed files, 2030
+    assert report.files["recorded late"] == 1 and report.files["recorded duplicate"] == 1
