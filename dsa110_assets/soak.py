@@ -103,6 +103,8 @@ class SoakReport:
     files: Counter = field(default_factory=Counter)  # where each delivered file ended up
     problems: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    retries: Counter = field(default_factory=Counter)  # tile id -> steps retried in its runs
+    delivered: list[Delivered] = field(default_factory=list)
 
     def summary(self) -> list[str]:
         kinds = Counter(self.faults.values())
@@ -275,9 +277,13 @@ class _Site:
 
 
 def _execute(job, request, instance, report: SoakReport, log) -> None:
+    from dagster import DagsterEventType
+
     result = job.execute_in_process(partition_key=request.partition_key, instance=instance,
                                     tags=request.tags, raise_on_error=False)
     report.runs["succeeded" if result.success else "failed"] += 1
+    report.retries[request.run_key] += sum(
+        e.event_type == DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
     log(f"[soak] tile {request.run_key}: run {result.run_id[:8]} {'ok' if result.success else 'failed'}")
 
 
@@ -371,12 +377,13 @@ def run_soak(settings: SoakSettings, log=print) -> SoakReport:
         step += 1
     report.seconds["pipeline"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    check(settings, site.delivered, report, instance)
+    report.delivered = site.delivered
+    check(settings, report, instance)
     report.seconds["check"] = time.perf_counter() - t2
     return report
 
 
-def check(settings: SoakSettings, delivered: list[Delivered], report: SoakReport, instance) -> None:
+def check(settings: SoakSettings, report: SoakReport, instance) -> None:
     """Every promise, from the products DB, the Dagster instance and the disk, into ``report.problems``."""
     from dagster import AssetKey, DagsterRunStatus, RunsFilter
     from sqlalchemy import select
@@ -388,7 +395,7 @@ def check(settings: SoakSettings, delivered: list[Delivered], report: SoakReport
     from dsa110_resources.stores import layout
     from dsa110_sensors.incoming import TILE_TAG
 
-    problems = report.problems
+    problems, delivered = report.problems, report.delivered
     problems += [f"sensor tick failed: {e}" for e in report.tick_errors]
     db = ProductsDB(sqlite_url(settings.data_root / layout.products_db_file()))
     with db.session() as s:
@@ -397,10 +404,10 @@ def check(settings: SoakSettings, delivered: list[Delivered], report: SoakReport
         mss = {m.tile_id: m for m in s.scalars(select(MeasurementSet))}
     db.dispose()
     quarantine = settings.data_root / "quarantine"
-    quarantined: dict[str, Path] = {}
+    quarantined: Counter = Counter()  # (name without a .N suffix, sha256): copies kept
     for path in quarantine.rglob("*"):
         if path.is_file() and path.name != "reason.txt":
-            quarantined.setdefault(_sha(path), path)
+            quarantined[(path.name.split(".hdf5")[0] + ".hdf5", _sha(path))] += 1
             if path.name.startswith("."):
                 problems.append(f"partial file in quarantine: {path}")
     materialized = instance.get_materialized_partitions(AssetKey("measurement_set"))
@@ -414,6 +421,8 @@ def check(settings: SoakSettings, delivered: list[Delivered], report: SoakReport
             problems.append(f"tile {start} ({fault}): not in the products DB")
             continue
         report.tile_ids[start] = tile.tile_id
+        if report.retries[tile.tile_id]:  # every file was whole or long settled when its run began
+            problems.append(f"tile {tile.tile_id} ({fault}): {report.retries[tile.tile_id]} step retries")
         window = window_key(tile.group_time.replace(tzinfo=dt.UTC))
         if fault in BAD:
             if tile.status != "quarantined":
@@ -461,7 +470,8 @@ def check(settings: SoakSettings, delivered: list[Delivered], report: SoakReport
             report.files["MS input"] += 1
         elif here and row is not None and row.status in ("late", "duplicate"):
             report.files[f"recorded {row.status}"] += 1
-        elif item.sha256 in quarantined and not item.path.exists():
+        elif quarantined[(item.path.name, item.sha256)] and not item.path.exists():
+            quarantined[(item.path.name, item.sha256)] -= 1  # each kept copy accounts for one file
             report.files["quarantined"] += 1
         else:
             where = "in incoming" if item.path.exists() else "gone from incoming"
