@@ -11,7 +11,7 @@ import pytest
 
 from dsa110_assets.soak import FAULTS, SoakReport, SoakSettings, _instance, check, run_soak
 
-pytestmark = [pytest.mark.casa, pytest.mark.e2e]
+pytestmark = [pytest.mark.casa, pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_twelve_tiles_with_every_fault_lose_nothing_and_halt_nothing(tmp_path):
