@@ -251,8 +251,11 @@ class _Site:
             shifted = (dt.datetime.fromisoformat(start) + dt.timedelta(seconds=150)).strftime("%Y-%m-%dT%H:%M:%S")
 
             def misnamed():
+                day.mkdir(parents=True, exist_ok=True)
                 for source in files.values():
-                    self.put(source, day / f"{shifted}_{source.name.rsplit('_', 1)[1]}", start, fault)
+                    dest = bad_files.misnamed_copy(source, day, shifted)
+                    _settle(dest)
+                    self.record(dest, start, fault)
             at(misnamed)
         else:
             def arrive():

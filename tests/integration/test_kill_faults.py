@@ -31,6 +31,7 @@ from dsa110_resources.db import MeasurementSet, ProductsDB, Tile
 from dsa110_resources.db.session import sqlite_url
 from dsa110_resources.qa.ms_integrity import integrity_problems
 from dsa110_resources.simulation import SimulationConfig
+from dsa110_resources.simulation.faults import truncate
 from test_tile_assets import START, WINDOW, make_site, run
 
 pytestmark = pytest.mark.casa
@@ -153,8 +154,7 @@ def _with(definitions, *, incoming: Path | None = None, fast: Path | None = None
 
 
 def _truncate_one(truth) -> Path:
-    bad = sorted(truth.files.values())[0]
-    bad.write_bytes(bad.read_bytes()[:4096])  # written half-way; its writer long gone
+    bad = truncate(sorted(truth.files.values())[0])  # written half-way; its writer long gone
     os.utime(bad, (time.time() - 3600, time.time() - 3600))
     return bad
 
