@@ -75,10 +75,21 @@ def _files_near(ingest: IngestResource, window: TileWindow):
     return files
 
 
-def tile_in_window(ingest: IngestResource, window: TileWindow, known: list[str]) -> TileGroup | None:
-    """The tile whose id (earliest timestamp) falls in the window, if any."""
+#: Run tag naming the tile a sensor run is for (its run key too).
+TILE_TAG = "dsa110/tile"
+
+
+def tile_in_window(ingest: IngestResource, window: TileWindow, known: list[str],
+                   wanted: str | None = None) -> TileGroup | None:
+    """The tile whose id (earliest timestamp) falls in the window, if any.
+
+    Tiles are ~309 s apart, but a misnamed or mis-clocked file can make a
+    second group in a window: then ``wanted`` (the run's tile) is the one,
+    so each of the sensor's runs handles its own tile; without it, the first.
+    """
     groups = group_tiles(_files_near(ingest, window), tolerance=ingest.tolerance, known_tiles=known)
-    return next((g for g in groups if window.start <= g.time < window.end), None)
+    inside = [g for g in groups if window.start <= g.time < window.end]
+    return next((g for g in inside if g.tile_id == wanted), inside[0] if inside else None)
 
 
 def _known_tiles(db, window: TileWindow) -> list[str]:
@@ -113,7 +124,7 @@ def subband_group(
     failures: list[str] = []
     unready: list[str] = []  # files still being written: retry, quarantine only after a bounded wait
     for window in run_windows(context):
-        group = tile_in_window(ingest, window, _known_tiles(db, window))
+        group = tile_in_window(ingest, window, _known_tiles(db, window), context.run.tags.get(TILE_TAG))
         if group is None:
             outcomes.record(window, NO_DATA, f"no subband files in {ingest.incoming}")
             continue
@@ -192,14 +203,16 @@ def calibrator_transit(tile: ValidatedTile):
     return best_transit(pointing)
 
 
-def _ready_tile(db, window: TileWindow) -> Tile | None:
+def _ready_tile(db, window: TileWindow, wanted: str | None = None) -> Tile | None:
+    """The window's validated tile: the run's own (``wanted``) if it is one, else the first."""
     with db.session() as s:
-        return s.scalars(
+        ready = s.scalars(
             select(Tile).where(
                 Tile.partition_key == window.key,
                 Tile.status.in_(["complete", "semi_complete", "converted"]),
-            )
-        ).first()
+            ).order_by(Tile.group_time)
+        ).all()
+    return next((t for t in ready if t.tile_id == wanted), ready[0] if ready else None)
 
 
 def _group_from_db(db, tile: Tile, ingest: IngestResource) -> TileGroup:
@@ -236,7 +249,7 @@ def measurement_set(
     # on the last try it is judged as it is.
     settle = ingest.settle if context.retry_number < ingest.unready_retries else None
     for window in run_windows(context):
-        tile = _ready_tile(db, window)
+        tile = _ready_tile(db, window, context.run.tags.get(TILE_TAG))
         if tile is None:
             outcomes.record(window, NO_DATA, "no validated tile in this window")
             continue
