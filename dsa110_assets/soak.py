@@ -15,7 +15,7 @@ duplicate       sb00 also in flat incoming/ under the same name             conv
 nan             NaN/Inf visibilities in sb00                                converted, flagged
 external        sb15's visibilities stored in another file on the host      quarantined
 truncated       sb15 cut short, its writer long gone                        quarantined
-misnamed        every file named 150 s after its data start                 quarantined
+misnamed        every file named 150 s before its data start                quarantined
 killed          its run is SIGKILLed after staging the MS, then retried     converted
 ==============  ==========================================================  ==============
 
@@ -248,7 +248,8 @@ class _Site:
             at(first_third)
             later(1, rest)
         elif fault == "misnamed":
-            shifted = (dt.datetime.fromisoformat(start) + dt.timedelta(seconds=150)).strftime("%Y-%m-%dT%H:%M:%S")
+            # Named earlier than the data: it may share a window with the tile before.
+            shifted = (dt.datetime.fromisoformat(start) - dt.timedelta(seconds=150)).strftime("%Y-%m-%dT%H:%M:%S")
 
             def misnamed():
                 day.mkdir(parents=True, exist_ok=True)
@@ -435,7 +436,7 @@ def check(settings: SoakSettings, report: SoakReport, instance) -> None:
             reason = reason_file.read_text() if reason_file.exists() else ""
             if not reason or not any(name in reason.split("reason: ", 1)[-1].splitlines()[0] for name in bad_names):
                 problems.append(f"tile {tile.tile_id} ({fault}): no reason naming the bad file in {reason_file}")
-            if tile.tile_id in mss or window in materialized:
+            if tile.tile_id in mss:  # (its window may hold a good neighbour's MS)
                 problems.append(f"tile {tile.tile_id} ({fault}): quarantined but has an MS")
             continue
         ms = mss.get(tile.tile_id)
