@@ -49,7 +49,7 @@ def main() -> int:
     cpu = sum(u.ru_utime + u.ru_stime for u in usage)
     lines = report.summary() + [
         f"pipeline per tile: {per_tile:.1f} s wall ({per_tile / CADENCE_S:.3f} of the {CADENCE_S:.0f}-s cadence), "
-        f"{cpu / args.tiles:.1f} s CPU (this process and its children)",
+        f"{cpu / args.tiles:.1f} s CPU for everything (simulation, pipeline, check; this process and its children)",
         f"load average at the start: {load:.1f} (a shared machine: read the ratio, not the seconds)",
     ]
     print("\n".join(lines))
