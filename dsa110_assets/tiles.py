@@ -47,6 +47,8 @@ from dsa110_resources.db import MeasurementSet, Tile
 from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.conversion.resource import IngestResource
+from dsa110_resources.ops.alerts import announce
+from dsa110_resources.stores import DiskFull
 from dsa110_resources.stores.resource import StorageResource
 
 from dsa110_resources.qa import ms_integrity as ms_qa
@@ -74,10 +76,21 @@ def _files_near(ingest: IngestResource, window: TileWindow):
     return files
 
 
-def tile_in_window(ingest: IngestResource, window: TileWindow, known: list[str]) -> TileGroup | None:
-    """The tile whose id (earliest timestamp) falls in the window, if any."""
+#: Run tag naming the tile a sensor run is for (its run key too).
+TILE_TAG = "dsa110/tile"
+
+
+def tile_in_window(ingest: IngestResource, window: TileWindow, known: list[str],
+                   wanted: str | None = None) -> TileGroup | None:
+    """The tile whose id (earliest timestamp) falls in the window, if any.
+
+    Tiles are ~309 s apart, but a misnamed or mis-clocked file can make a
+    second group in a window: then ``wanted`` (the run's tile) is the one,
+    so each of the sensor's runs handles its own tile; without it, the first.
+    """
     groups = group_tiles(_files_near(ingest, window), tolerance=ingest.tolerance, known_tiles=known)
-    return next((g for g in groups if window.start <= g.time < window.end), None)
+    inside = [g for g in groups if window.start <= g.time < window.end]
+    return next((g for g in inside if g.tile_id == wanted), inside[0] if inside else None)
 
 
 def _known_tiles(db, window: TileWindow) -> list[str]:
@@ -114,7 +127,7 @@ def subband_group(
     calibrators = None
     unready: list[str] = []  # files still being written: retry, quarantine only after a bounded wait
     for window in run_windows(context):
-        group = tile_in_window(ingest, window, _known_tiles(db, window))
+        group = tile_in_window(ingest, window, _known_tiles(db, window), context.run.tags.get(TILE_TAG))
         if group is None:
             outcomes.record(window, NO_DATA, f"no subband files in {ingest.incoming}")
             continue
@@ -195,14 +208,16 @@ def calibrator_transit(tile: ValidatedTile, calibrators=None):
     return best_transit(pointing, calibrators)
 
 
-def _ready_tile(db, window: TileWindow) -> Tile | None:
+def _ready_tile(db, window: TileWindow, wanted: str | None = None) -> Tile | None:
+    """The window's validated tile: the run's own (``wanted``) if it is one, else the first."""
     with db.session() as s:
-        return s.scalars(
+        ready = s.scalars(
             select(Tile).where(
                 Tile.partition_key == window.key,
                 Tile.status.in_(["complete", "semi_complete", "converted"]),
-            )
-        ).first()
+            ).order_by(Tile.group_time)
+        ).all()
+    return next((t for t in ready if t.tile_id == wanted), ready[0] if ready else None)
 
 
 def _group_from_db(db, tile: Tile, ingest: IngestResource) -> TileGroup:
@@ -234,11 +249,12 @@ def measurement_set(
     db, tiers = products_db.db(), storage.tiers()
     outcomes = WindowOutcomes()
     unready: list[str] = []
+    no_space: list[str] = []
     # A file that changed since subband_group read it is retried like there;
     # on the last try it is judged as it is.
     settle = ingest.settle if context.retry_number < ingest.unready_retries else None
     for window in run_windows(context):
-        tile = _ready_tile(db, window)
+        tile = _ready_tile(db, window, context.run.tags.get(TILE_TAG))
         if tile is None:
             outcomes.record(window, NO_DATA, "no validated tile in this window")
             continue
@@ -252,6 +268,14 @@ def measurement_set(
         except TileQuarantined as exc:
             outcomes.record(window, FAILED, str(exc))
             context.log.error(str(exc))
+            continue
+        except DiskFull as exc:  # the raw files are fine: wait for space, never quarantine
+            context.log.error(f"tile {tile.tile_id}: {exc}")
+            if context.retry_number == 0:  # once per run; a run that gives up alerts as failed
+                announce(f"disk_full:{exc.path.parent}", f"disk full: tile {tile.tile_id} not converted",
+                         {"tile": tile.tile_id, "error": str(exc), "retries": storage.no_space_retries,
+                          "retry_every_s": storage.no_space_wait_seconds})
+            no_space.append(f"tile {tile.tile_id}: {exc}")
             continue
         context.log.info(
             f"{tile.tile_id}: {result.n_rows} rows in {result.timings.get('total', 0):.1f} s"
@@ -276,6 +300,12 @@ def measurement_set(
                 "convert_seconds": round(result.timings.get("total", 0.0), 2),
             },
         )
+    if no_space and context.retry_number < storage.no_space_retries:
+        raise RetryRequested(max_retries=storage.no_space_retries, seconds_to_wait=storage.no_space_wait_seconds)
+    if no_space:
+        raise Failure(description="; ".join(no_space) + f" (still full after {context.retry_number} retries "
+                      f"{storage.no_space_wait_seconds:g} s apart; the raw files are untouched: re-run the "
+                      "window once there is space)", allow_retries=False)
     if unready:
         raise RetryRequested(max_retries=ingest.unready_retries, seconds_to_wait=ingest.settle_seconds)
     yield from outcomes.events(context)

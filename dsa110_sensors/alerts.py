@@ -31,9 +31,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dsa110_resources.conversion.resource import IngestResource
 from dsa110_resources.db.resource import ProductsDBResource
-from dsa110_resources.ops.alerts import FIRING, AlertBook, Thresholds, evaluate
+from dsa110_resources.ops.alerts import AlertBook, Thresholds, announce, evaluate
 from dsa110_resources.ops.health import Health, collect, database_problem
-from dsa110_resources.ops.sinks import Alert, deliver, sinks_from_env
+from dsa110_resources.ops.sinks import sinks_from_env
 from dsa110_resources.stores import layout
 from dsa110_resources.stores.resource import StorageResource
 
@@ -106,7 +106,4 @@ def run_failure_alert_sensor(context: RunFailureSensorContext) -> None:
     error = context.failure_event.message or "no message"
     details = {"run_id": run.run_id, "job": run.job_name, "error": error}
     details.update({k: v for k, v in run.tags.items() if k.startswith(("dsa110/", "dagster/partition"))})
-    alert = Alert(key=f"run:{run.run_id}", state=FIRING, severity="critical",
-                  summary=f"run {run.run_id[:8]} of {run.job_name} failed",
-                  since=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), details=details)
-    deliver(alert, sinks_from_env(strict=False))
+    announce(f"run:{run.run_id}", f"run {run.run_id[:8]} of {run.job_name} failed", details)

@@ -43,6 +43,7 @@ from dagster import (
 
 from dsa110_assets.jobs import tile_job
 from dsa110_assets.partitions import tile_partition_bounds, tile_partition_key
+from dsa110_assets.tiles import TILE_TAG
 from dsa110_resources.conversion.grouping import (
     SubbandPath,
     TileGroup,
@@ -56,7 +57,6 @@ from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.conversion.resource import IngestResource
 from dsa110_resources.stores.resource import StorageResource
 
-TILE_TAG = "dsa110/tile"
 #: Tiles this close before the high-water mark are still listed, so a file
 #: that lands late but inside the grouping tolerance joins its tile by name.
 _DATE_DIR_SLACK = dt.timedelta(days=1)

@@ -10,6 +10,7 @@ wait. Anything else that fails is corrupt.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,7 +37,9 @@ def not_yet_readable(error: Exception, settle: u.Quantity, tile_paths: Iterable[
     names (``paths``), else ``tile_paths``.
     """
     cause = error.__cause__ or error
-    if isinstance(cause, OSError) and "lock" in str(cause).lower():
+    # HDF5's "unable to lock file" (EAGAIN); not "sblock" in a truncated file's message.
+    if isinstance(cause, OSError) and (isinstance(cause, BlockingIOError)
+                                       or re.search(r"\block", str(cause).lower())):
         return "locked by its writer (HDF5 file lock)"
     named = getattr(error, "path", None)
     paths = [named] if named is not None else list(getattr(error, "paths", None) or tile_paths)

@@ -31,7 +31,8 @@ from astropy.coordinates import EarthLocation, SkyCoord
 from astropy.time import Time
 
 from .. import constants
-from ..stores import StorageTiers, layout
+from ..pause_points import pause_point
+from ..stores import DiskFull, StorageTiers, is_disk_full, layout
 from . import kernels, ms_writer, phasing
 from .arrival import FileNotReady, not_yet_readable
 from .grouping import SubbandPath, TileGroup
@@ -443,10 +444,16 @@ def _stage_write_publish(tiers: StorageTiers, tile: ValidatedTile, final: os.Pat
     need = estimate_ms_bytes(tile.reference.n_blts, options)
     final_path = tiers.product_path(final)
     use = choose_staging(tiers, final_path, need, options)
+    tiers.sweep()  # every tier, whichever ``use`` stages on: a killed writer's litter goes
     with use.staging(f"{tile.tile_id}.ms", need_bytes=need) as stage:
         # MS skeletons (casacore's part, per tile shape) are cached in tmpfs.
         templates = None if tiers.fast_root is None else tiers.fast_root / ".ms-templates"
-        result = build_ms(tile, stage / f"{tile.tile_id}.ms", options, template_root=templates)
+        try:
+            result = build_ms(tile, stage / f"{tile.tile_id}.ms", options, template_root=templates)
+        except OSError as exc:
+            if is_disk_full(exc) and not isinstance(exc, DiskFull):
+                raise DiskFull(stage / f"{tile.tile_id}.ms", "staging", need) from exc
+            raise
         t = time.perf_counter()
         result.size_bytes = _dir_bytes(result.ms_path)
         result.disk_bytes = _allocated_bytes(result.ms_path)
@@ -454,6 +461,7 @@ def _stage_write_publish(tiers: StorageTiers, tile: ValidatedTile, final: os.Pat
         if options.durability == "power":
             _fsync_tree(result.ms_path)
             result.timings["sync"] = time.perf_counter() - t
+        pause_point("convert:staged")
         result.ms_path = use.publish(result.ms_path, final)
         if options.durability == "power":
             fd = os.open(result.ms_path.parent, os.O_RDONLY)

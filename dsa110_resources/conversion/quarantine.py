@@ -18,7 +18,9 @@ import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ..pause_points import pause_point
 from ..stores import StorageTiers, layout
+from ..stores.tiers import PARTIAL_PREFIX, clean_stale, staging_token
 
 REASON_FILE = "reason.txt"
 
@@ -39,23 +41,30 @@ def _free_name(directory: Path, name: str) -> Iterator[Path]:
         yield directory / f"{name}.{n}"
 
 
-def _claim(directory: Path, name: str, place) -> Path:
-    """Call ``place(target)`` on the first free name; ``place`` must fail if it exists."""
+def _claim(directory: Path, name: str, place, source: Path | None = None) -> Path:
+    """Call ``place(target)`` on the first free name; ``place`` must fail if it exists.
+
+    A name that already holds ``source`` itself (a hard link left by a move
+    that was killed before it removed the incoming name) is that file's place.
+    """
     for target in _free_name(directory, name):
         try:
             place(target)
             return target
         except FileExistsError:
+            if source is not None and os.path.samefile(source, target):
+                return target
             continue
     raise AssertionError("itertools.count ran out")
 
 
 def _copy_in(source: Path, directory: Path, name: str) -> Path:
     """Copy ``source`` across filesystems into a free name (fsynced before it appears)."""
-    partial = directory / f".partial-{os.getpid()}-{name}"
+    partial = directory / f"{PARTIAL_PREFIX}{staging_token()}-{name}"  # swept if its writer dies
     shutil.copy2(source, partial)
     with open(partial, "rb") as f:
         os.fsync(f.fileno())
+    pause_point("quarantine:copied")
     try:
         return _claim(directory, name, lambda target: os.link(partial, target))
     finally:
@@ -73,7 +82,7 @@ def _place(source: Path, directory: Path, mode: str) -> Path | None:
     if mode not in ("move", "link"):
         raise ValueError(f"quarantine mode must be move, link or record, got {mode!r}")
     try:
-        target = _claim(directory, source.name, lambda t: os.link(source, t))
+        target = _claim(directory, source.name, lambda t: os.link(source, t), source)
     except OSError as exc:  # another filesystem, or links not allowed
         if mode == "link":
             target = _claim(directory, source.name, lambda t: t.symlink_to(source.resolve()))
@@ -82,6 +91,7 @@ def _place(source: Path, directory: Path, mode: str) -> Path | None:
         else:
             raise
     if mode == "move":
+        pause_point("quarantine:linked")
         source.unlink()  # the bytes are safe under ``target`` by now
     return target
 
@@ -97,6 +107,7 @@ def quarantine_tile(tiers: StorageTiers, tile_id: str, files: Iterable[Path], re
     """
     directory = tiers.product_path(layout.quarantine_dir(tile_id))
     directory.mkdir(parents=True, exist_ok=True)
+    clean_stale(directory)  # partial copies of a quarantine killed half-way (the sources are still there)
     placed = []
     for source in files:
         source = Path(source)
@@ -109,7 +120,7 @@ def quarantine_tile(tiers: StorageTiers, tile_id: str, files: Iterable[Path], re
              "files:", *placed]
     reason_file = directory / REASON_FILE
     earlier = reason_file.read_text(errors="replace") + "\n" if reason_file.exists() else ""
-    tmp = directory / f".{REASON_FILE}.{os.getpid()}"
+    tmp = directory / f"{PARTIAL_PREFIX}{staging_token()}-{REASON_FILE}"
     tmp.write_text(earlier + "\n".join(lines) + "\n")
     os.replace(tmp, reason_file)
     return directory

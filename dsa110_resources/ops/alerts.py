@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .health import Health
-from .sinks import Alert, deliver
+from .sinks import Alert, deliver, sinks_from_env
 
 log = logging.getLogger(__name__)
 
@@ -176,3 +176,14 @@ def evaluate(health: Health, book: AlertBook, sinks, limits: Thresholds | None =
             pending.append({"alert": asdict(alert), "sinks": failed, "attempts": 1})
     book.set_pending(pending)
     return alerts
+
+
+def announce(key: str, summary: str, details: dict | None = None, *, severity: str = "critical",
+             sinks=None) -> dict[str, str]:
+    """Send a one-off alert (an event, not a condition that clears): a failed run,
+    a full disk met by a step. Sinks from the environment unless given; a
+    misconfigured one is logged and the rest deliver. Returns each sink's answer.
+    """
+    alert = Alert(key=key, state=FIRING, severity=severity, summary=summary,
+                  since=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), details=details or {})
+    return deliver(alert, sinks_from_env(strict=False) if sinks is None else sinks)

@@ -26,10 +26,10 @@ from dsa110_resources.simulation.tile import load_layout, tile_start_times, writ
 from dsa110_resources.conversion.phasing import meridian_centre
 from dsa110_resources.simulation.sky import build_sky
 
-__all__ = ["run_feed"]
+__all__ = ["deliver_file", "run_feed"]
 
 
-def _deliver(src: Path, dest_dir: Path) -> Path:
+def deliver_file(src: Path, dest_dir: Path) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / src.name
     tmp = dest_dir / f".{src.name}.part"
@@ -92,20 +92,20 @@ def run_feed(
                 continue
             sleep(max(0.0, off - delivered))
             delivered = off
-            log(f"deliver {_deliver(f, dest_dir)}")
+            log(f"deliver {deliver_file(f, dest_dir)}")
             if rng.uniform() < duplicate_probability:
-                log(f"duplicate {_deliver(f, dest_dir)}")
+                log(f"duplicate {deliver_file(f, dest_dir)}")
         for name in (truth.json_path, truth.npz_path):
             shutil.copyfile(name, truth_dir / name.name)
         truths.append(truth)
         # deliver late files whose time has come, then wait for the next tile
         now = time.monotonic()
         for item in [p for p in pending_late if p[0] <= now]:
-            log(f"late {_deliver(item[1], item[2])}")
+            log(f"late {deliver_file(item[1], item[2])}")
             pending_late.remove(item)
         sleep(max(0.0, cadence - (time.monotonic() - t_begin)))
     for due, f, d in sorted(pending_late, key=lambda p: p[0]):
         sleep(max(0.0, due - time.monotonic()))
-        log(f"late {_deliver(f, d)}")
+        log(f"late {deliver_file(f, d)}")
     shutil.rmtree(staging, ignore_errors=True)
     return truths

@@ -21,6 +21,12 @@ class StorageResource(ConfigurableResource):
     fast_margin: float = Field(
         default=0.25, description="Fraction of tmpfs that must stay free after staging."
     )
+    no_space_retries: int = Field(
+        default=12, description="Retries of a step that found its disk full (ENOSPC) before it fails."
+    )
+    no_space_wait_seconds: float = Field(
+        default=300.0, description="Wait between those retries (for housekeeping or an operator)."
+    )
 
     def tiers(self) -> StorageTiers:
         return StorageTiers(

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from ..pause_points import pause_point
 from .owner import Owner
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,32 @@ FOREIGN_STALE_SECONDS = 2 * 86400.0
 
 class PathEscapeError(ValueError):
     """A relative product path tried to leave its tier's root."""
+
+
+class DiskFull(OSError):
+    """ENOSPC while writing ``path``: says which filesystem, how full, and what was going on."""
+
+    def __init__(self, path: Path, doing: str, need_bytes: int | None = None):
+        path = Path(path)
+        probe = path
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        stats = os.statvfs(probe)
+        free, total = free_bytes(probe), stats.f_blocks * stats.f_frsize
+        need = f"; about {need_bytes / 1e6:.0f} MB needed" if need_bytes else ""
+        super().__init__(errno.ENOSPC, f"no space left on device (ENOSPC) while {doing} {path}: "
+                                       f"{free / 1e6:.1f} MB free of {total / 1e6:.1f} MB{need}")
+        self.path, self.doing = path, doing
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC (or EDQUOT, a full quota), also inside a ``shutil.Error`` list."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+        return any("[Errno 28]" in str(why) for *_, why in exc.args[0])
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def confined(root: Path, *parts: str | os.PathLike) -> Path:
@@ -115,6 +142,27 @@ def _same_filesystem(a: Path, b: Path) -> bool:
     return device(a) == device(b)
 
 
+def _copy(source: Path, target: Path) -> None:
+    """Copy a file or tree (symlinks as links), stopping at the first error.
+
+    ``shutil.copytree`` goes on after a failed file and reports them all at
+    the end: on a full disk, one error per file of the MS.
+    """
+    if not source.is_dir():
+        shutil.copy2(source, target)
+        return
+    for root, dirs, files in os.walk(source):
+        here = target / Path(root).relative_to(source)
+        here.mkdir()
+        for name in files + [d for d in dirs if (Path(root) / d).is_symlink()]:
+            src = Path(root) / name
+            if src.is_symlink():
+                (here / name).symlink_to(os.readlink(src))
+            else:
+                shutil.copy2(src, here / name)
+        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
+
+
 def publish(staged: Path, final: Path) -> Path:
     """Move a finished file or directory to ``final`` atomically.
 
@@ -130,15 +178,20 @@ def publish(staged: Path, final: Path) -> Path:
     token = staging_token()
     if not _same_filesystem(staged, final.parent):
         partial = final.parent / f"{PARTIAL_PREFIX}{token}-{final.name}"
-        if staged.is_dir():
-            shutil.copytree(staged, partial, symlinks=True)
-        else:
-            shutil.copy2(staged, partial)
-        _fsync_tree(partial)
+        try:
+            _copy(staged, partial)
+            _fsync_tree(partial)
+        except BaseException as exc:
+            remove_path(partial)  # a full disk must not keep half a product's bytes
+            if is_disk_full(exc):
+                raise DiskFull(final, "publishing") from exc
+            raise
         remove_path(staged)
         staged = partial
+        pause_point("publish:copied")
     if final.exists() or final.is_symlink():
         if _exchange(staged, final):
+            pause_point("publish:swapped")
             remove_path(staged)  # now holds the previous product
             return final
         old = final.parent / f"{OLD_PREFIX}{token}-{final.name}"
@@ -252,11 +305,20 @@ class StorageTiers:
         self.stage_root.mkdir(parents=True, exist_ok=True)
         return self.stage_root
 
+    def sweep(self) -> list[Path]:
+        """Remove dead writers' litter from both staging tiers (``clean_stale``).
+
+        Both, not only the one about to be used: a writer killed on the other
+        tier (chosen by free space then) would hold its space until housekeeping.
+        """
+        roots = [self.stage_root, *([self.fast_root] if self.fast_root is not None else [])]
+        return [path for root in roots for path in clean_stale(root)]
+
     @contextlib.contextmanager
     def staging(self, label: str, need_bytes: int = 0) -> Iterator[Path]:
         """A private scratch directory, removed on exit whatever happens."""
         root = self.staging_root_for(need_bytes)
-        clean_stale(root)
+        self.sweep()
         safe_label = "".join(c if c.isalnum() or c in "-_.:" else "_" for c in label)
         path = root / f"{STAGING_PREFIX}{staging_token()}-{safe_label}"
         path.mkdir(parents=True)

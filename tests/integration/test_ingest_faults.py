@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 
 import astropy.units as u
-import h5py
 import numpy as np
 import pytest
 from astropy.time import Time
@@ -20,6 +19,7 @@ from dsa110_resources.conversion import TileQuarantined, convert_tile, convert_t
 from dsa110_resources.stores import StorageTiers
 from writers import held_open_by_writer
 from dsa110_resources.simulation import SimulationConfig, write_tile
+from dsa110_resources.simulation.faults import set_visibilities
 
 START = Time("2025-10-13T13:25:07", scale="utc")
 TILE = "2025-10-13T13:25:07"
@@ -79,22 +79,12 @@ def test_convert_replaces_an_existing_ms_only_with_overwrite(incoming, tmp_path)
     assert (out / "table.dat").stat().st_ino != inode
 
 
-def _set_visibilities(path: Path, cells: dict[tuple[int, int, int], complex]) -> None:
-    """Write values into ``Data/visdata`` (and clear their flags), as a faulty correlator would."""
-    with h5py.File(path, "r+") as h:
-        vis, flags = h["Data/visdata"], h["Data/flags"]
-        for (row, chan, pol), value in cells.items():
-            index = (row, 0, chan, pol) if vis.ndim == 4 else (row, chan, pol)
-            vis[index] = value
-            flags[index] = False
-
-
 def test_nonfinite_visibilities_are_flagged_zeroed_and_counted(incoming, tmp_path):
     clean = convert_to_path(find_tiles(incoming)[0], tmp_path / "clean.ms", fast_root=tmp_path / "fast")
     victim = next(incoming.glob("*_sb00.hdf5"))
     bad = {(5, 3, 0): complex(np.nan, 0), (7, 10, 1): complex(np.inf, 1), (9, 20, 0): complex(1, -np.inf),
            (11, 47, 1): complex(np.nan, np.nan)}
-    _set_visibilities(victim, bad)
+    set_visibilities(victim, bad)  # as a faulty correlator would
     result = convert_to_path(find_tiles(incoming)[0], tmp_path / "dirty.ms", fast_root=tmp_path / "fast")
     assert result.nonfinite_visibilities == len(bad)
     assert clean.nonfinite_visibilities == 0

@@ -315,3 +315,26 @@ def test_uncalibrated_tile_waits_and_is_imaged_only_on_request(site):
     assert opted.success
     metadata = events(opted, DagsterEventType.ASSET_MATERIALIZATION)[0].event_specific_data.materialization.metadata
     assert "UNCALIBRATED" in metadata["data_column"].value and metadata["caltables"].value == "none"
+
+
+def test_two_tiles_in_one_window_each_sensor_run_handles_its_own(site, tmp_path):
+    """A copy of the tile named 3 minutes later (beyond the grouping tolerance, same
+    window) is a second tile there; each run the sensor asks for handles its own."""
+    from dsa110_resources.simulation.faults import misnamed_copy
+
+    definitions, data, truth = site
+    good_id = min(p.name[:19] for p in truth.files.values())
+    late_name = (dt.datetime.fromisoformat(good_id) + dt.timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%S")
+    misnamed = [misnamed_copy(p, p.parent, late_name) for p in truth.files.values()]
+    job = definitions.resolve_job_def("convert_job")
+    instance = DagsterInstance.ephemeral()
+    for tile_id in (good_id, late_name):  # the order the sensor launches them
+        job.execute_in_process(partition_key=WINDOW, instance=instance, raise_on_error=False,
+                               tags={"dsa110/tile": tile_id})
+    db = ProductsDB(sqlite_url(data / "state" / "products.sqlite"))
+    with db.session() as s:
+        assert s.get(Tile, good_id).status == "converted"
+        assert s.get(Tile, late_name).status == "quarantined"  # named for a time its data do not hold
+        assert [ms.tile_id for ms in s.scalars(select(MeasurementSet))] == [good_id]
+    reason = next((data / "quarantine").glob(f"*/{late_name}/reason.txt")).read_text()
+    assert all(p.name in reason and not p.exists() for p in misnamed)

@@ -13,6 +13,7 @@ from astropy.time import Time
 from dsa110_resources.conversion import InvalidSubbandFile, find_tiles, read_header
 from dsa110_resources.conversion.uvh5_reader import SubbandSlabReader
 from dsa110_resources.simulation import SimulationConfig, write_tile
+from dsa110_resources.simulation.faults import external_dataset_copy
 
 TYPES = {"visdata": np.complex64, "flags": np.bool_, "nsamples": np.float32}
 
@@ -96,14 +97,7 @@ def test_external_dataset_refused(tiny_file, tmp_path):
     """Bytes of another file on the host must never reach a Measurement Set."""
     secret = tmp_path / "secret.bin"
     secret.write_bytes(b"host secret " * 100_000)
-    hostile = tmp_path / "2025-10-13T13:25:00_sb00.hdf5"
-    with h5py.File(tiny_file) as src, h5py.File(hostile, "w") as dst:
-        src.copy("Header", dst)
-        shape = src["Data/visdata"].shape
-        for name in ("flags", "nsamples"):
-            src.copy(f"Data/{name}", dst, name=f"Data/{name}")
-        dst.create_dataset("Data/visdata", shape, dtype=np.complex64,
-                           external=[(str(secret), 0, h5py.h5f.UNLIMITED)])
+    hostile = external_dataset_copy(tiny_file, tmp_path / "2025-10-13T13:25:00_sb00.hdf5", secret)
     with pytest.raises(InvalidSubbandFile, match="external") as info:
         read_header(hostile)
     assert str(hostile) in str(info.value)
