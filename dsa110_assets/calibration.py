@@ -51,6 +51,7 @@ from dsa110_resources.calibration import (
     solve_gains_on_sky_model,
 )
 from dsa110_resources.calibration.gates import judge
+from dsa110_resources.calibration.registry import retirement_reason
 from dsa110_resources.calibration.solve import SolveOptions
 from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db import CalibrationApplication, CalibrationTable, MeasurementSet, Tile
@@ -287,7 +288,7 @@ def calibration_quality(context: AssetCheckExecutionContext, products_db: Produc
     for tile_id, table in rows:
         problems = judge(table.qa, table.caltype)
         if table.status != "valid":
-            problems.append(f"table {table.id} {table.status}: {(table.qa or {}).get('rejected_reason', '')}")
+            problems.append(f"table {table.id} {table.status}: {retirement_reason(table.qa)}")
         report.setdefault(tile_id, {})[table.caltype] = problems
         figures.setdefault(tile_id, {})[table.caltype] = {
             k: (table.qa or {}).get(k) for k in ("flagged_fraction", "median_snr", "phase_scatter_deg")}

@@ -402,9 +402,14 @@ def retire_table(db, table_id: int, reason: str, *, status: str = "retired") -> 
         ).all()
         tiles = select(MeasurementSet.tile_id).where(MeasurementSet.path.in_(applied))
         session.execute(update(Image).where(Image.tile_id.in_(tiles)).values(is_valid=False))
-        retired = (row.qa or {}).get("retired", {}).get("reason") or (row.qa or {}).get("rejected_reason", "")
-        return RetiredTable(row.id, row.path, row.caltype, row.source_tile_id, row.solved_for, retired,
+        return RetiredTable(row.id, row.path, row.caltype, row.source_tile_id, row.solved_for,
+                            retirement_reason(row.qa),
                             tuple(sorted(set(applied))))
+
+
+def retirement_reason(qa: dict | None) -> str:
+    """Why a table was retired or rejected ('' while valid); older rows kept it as ``rejected_reason``."""
+    return (qa or {}).get("retired", {}).get("reason") or (qa or {}).get("rejected_reason", "")
 
 
 def reject_table(db, table_id: int, reason: str) -> RetiredTable:
