@@ -66,6 +66,8 @@ def window_keys(start: dt.datetime, end: dt.datetime) -> list[str]:
 
 
 def launch_backfill(url: str, keys: list[str], assets: list[str], title: str) -> str:
+    from dsa110_assets.jobs import BACKFILL_PRIORITY, PRIORITY_TAG
+
     repository = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
     sets = graphql(url, PARTITION_SETS, {"r": repository, "job": TILE_JOB})["partitionSetsOrError"]
     if sets["__typename"] != "PartitionSets" or not sets["results"]:
@@ -74,7 +76,9 @@ def launch_backfill(url: str, keys: list[str], assets: list[str], title: str) ->
         "selector": {"partitionSetName": sets["results"][0]["name"], "repositorySelector": repository},
         "partitionNames": keys,
         "title": title,
-        "tags": [{"key": "dsa110/launched_by", "value": "dsa110 backfill"}],
+        # Below live tiles in the run queue and for pool slots (dsa110_assets.jobs).
+        "tags": [{"key": "dsa110/launched_by", "value": "dsa110 backfill"},
+                 {"key": PRIORITY_TAG, "value": str(BACKFILL_PRIORITY)}],
     }
     if assets:
         params["assetSelection"] = [{"path": [name]} for name in assets]
