@@ -7,7 +7,7 @@ reprocess records them) and later re-imaged; ``downstream_sensor`` must
 request exactly that hour's mosaic, that day's nightly mosaic and (for new
 photometry) that day's light curves, wait while a tile of the range is still
 in the chain and during the quiet period, and not repeat a build that
-already saw the change. The requested runs are executed for real.
+already saw the change (its own, or one another path made). The requested runs are executed for real.
 """
 
 from __future__ import annotations
@@ -105,3 +105,13 @@ def test_an_added_or_reprocessed_tile_rebuilds_its_hour_and_day_only(site, monke
     materialize("image", WINDOW)
     requested, cursor = tick(cursor, after=QUIET * 2)
     assert requested == sorted(expected[:2])
+
+    # A tile imaged in 14:00 whose hour and day are then built by another path (the hourly
+    # sensor, the nightly schedule) before the quiet period ends: those builds saw it.
+    materialize("image", "2025-10-13T14:05")
+    requested, cursor = tick(cursor)
+    assert requested == []
+    run(hourly_mosaic_job.name, OTHER_HOUR)
+    run(nightly_mosaic_job.name, DAY)
+    requested, cursor = tick(cursor, after=QUIET * 2)
+    assert requested == []
