@@ -67,6 +67,8 @@ QUIET = dt.timedelta(minutes=float(os.environ.get("DSA110_DOWNSTREAM_QUIET_MINUT
 #: After a first build's due time, how long the live path has to make it before this sensor does.
 GRACE = dt.timedelta(minutes=15)
 EVENTS_PER_TICK = 1000
+#: Marked partitions looked at per tick (each costs a few queries); the rest wait their turn.
+EVALUATIONS_PER_TICK = 200
 ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
           DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
 
@@ -112,12 +114,23 @@ class Decision:
     requests: list[tuple[str, str]] = field(default_factory=list)  # (job, partition key)
     marked: dict[str, float] = field(default_factory=dict)  # "job|key" -> newest upstream event (epoch s)
     waiting: dict[str, str] = field(default_factory=dict)  # "job|key" -> why not yet
+    resume: str = ""  # the last entry looked at: the next tick starts after it
 
 
-def decide(marked: dict[str, float], state_of, now: dt.datetime, quiet: dt.timedelta = QUIET) -> Decision:
-    """Which marked partitions to request now. ``state_of(target, key)`` gives a PartitionState."""
+def decide(marked: dict[str, float], state_of, now: dt.datetime, quiet: dt.timedelta = QUIET,
+           resume: str = "", limit: int = EVALUATIONS_PER_TICK) -> Decision:
+    """Which marked partitions to request now. ``state_of(target, key)`` gives a PartitionState.
+
+    At most ``limit`` entries are looked at, in turn after ``resume`` (a year's
+    reprocess marks ~9k hours; a tick must stay short)."""
     decision = Decision()
-    for entry, newest in sorted(marked.items()):
+    entries = sorted(marked)
+    turn = [e for e in entries if e > resume] + [e for e in entries if e <= resume]
+    for entry in turn[limit:]:
+        decision.marked[entry] = marked[entry]
+    for entry in turn[:limit]:
+        newest = marked[entry]
+        decision.resume = entry
         job, key = entry.split("|", 1)
         target = TARGETS[job]
         newest_at = dt.datetime.fromtimestamp(newest, dt.UTC)
@@ -208,8 +221,9 @@ def downstream_sensor(context: SensorEvaluationContext, products_db: ProductsDBR
     marked = dict(cursor["marked"])
     after = read_upstream_events(instance, cursor["after"], marked)
     db, busy_windows = products_db.db(), _busy_tile_windows(instance)
-    decision = decide(marked, lambda t, k: _partition_state(instance, db, busy_windows, t, k), utc_now())
-    new_cursor = json.dumps({"after": after, "marked": decision.marked})
+    decision = decide(marked, lambda t, k: _partition_state(instance, db, busy_windows, t, k), utc_now(),
+                      resume=cursor.get("resume", ""))
+    new_cursor = json.dumps({"after": after, "marked": decision.marked, "resume": decision.resume})
     for entry, why in decision.waiting.items():
         context.log.info(f"{entry}: waiting ({why})")
     if not decision.requests:
