@@ -65,7 +65,8 @@ def window_keys(start: dt.datetime, end: dt.datetime) -> list[str]:
     return keys
 
 
-def launch_backfill(url: str, keys: list[str], assets: list[str], title: str) -> str:
+def launch_backfill(url: str, keys: list[str], assets: list[str], title: str, priority: int | None = None) -> str:
+    """Launch the backfill; its runs at ``priority`` (default: below live tiles)."""
     from dsa110_assets.jobs import BACKFILL_PRIORITY, PRIORITY_TAG
 
     repository = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
@@ -78,7 +79,7 @@ def launch_backfill(url: str, keys: list[str], assets: list[str], title: str) ->
         "title": title,
         # Below live tiles in the run queue and for pool slots (dsa110_assets.jobs).
         "tags": [{"key": "dsa110/launched_by", "value": "dsa110 backfill"},
-                 {"key": PRIORITY_TAG, "value": str(BACKFILL_PRIORITY)}],
+                 {"key": PRIORITY_TAG, "value": str(BACKFILL_PRIORITY if priority is None else priority)}],
     }
     if assets:
         params["assetSelection"] = [{"path": [name]} for name in assets]
