@@ -22,3 +22,11 @@ tile_job = define_asset_job(
     description="One tile through its whole chain: files -> MS -> calibrated MS -> image.",
     tags={"dsa110/chain": "tile"},
 )
+
+#: Re-solving calibrator solutions over a range of hours (UI: Partitions -> Launch backfill).
+calibration_job = define_asset_job(
+    "calibration_job",
+    selection=AssetSelection.assets("bandpass_solutions"),
+    description="Re-solve the calibrator solutions ((K,) B, G) of the selected hours.",
+    tags={"dsa110/chain": "calibration"},
+)

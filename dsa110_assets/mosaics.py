@@ -16,7 +16,7 @@ TimeWindowPartitionMapping (an hour <- its 12 windows, a day <- its 288), but
 read the tiles from the products database: a window without a tile is normal.
 
 Which tiles go in. A tile's image is used unless: it is marked invalid, or
-its noise/thermal ratio fails the same rule as the blocking ``image_noise``
+its noise fails the same rule as the blocking ``image_noise``
 check (so the mosaic never uses a tile the per-tile gate rejected), or its
 files are gone, or it points at another declination. Tiles known to the DB
 but not imaged (quarantined, too few subbands, still in the chain) are listed
@@ -74,7 +74,7 @@ from dsa110_resources.mosaic.qa import QaLimits, mosaic_qa
 from dsa110_resources.stores import layout
 from dsa110_resources.stores.resource import StorageResource
 
-from .imaging import MAX_NOISE_RATIO
+from dsa110_resources.imaging.noise_gate import image_noise_problems
 from .partitions import daily_partitions, hourly_partitions
 from .tile_windows import png_markdown
 
@@ -105,12 +105,8 @@ def tile_qa_verdict(image: Image) -> tuple[bool, str | None]:
     """(passed, reason) for a tile image, by the rule of the blocking ``image_noise`` check."""
     if not image.is_valid:
         return False, "image marked invalid"
-    ratio = (image.qa or {}).get("noise_ratio")
-    if ratio is None:
-        return False, "image_noise: no noise/thermal ratio measured"
-    if ratio > MAX_NOISE_RATIO:
-        return False, f"image_noise: noise {ratio:.1f}x thermal (limit {MAX_NOISE_RATIO:g}x)"
-    return True, None
+    problems = image_noise_problems(image.noise_jy, image.qa)
+    return (False, "image_noise: " + "; ".join(problems)) if problems else (True, None)
 
 
 def tile_records(db, start: dt.datetime, end: dt.datetime) -> tuple[list[TileRecord], dict[str, str]]:
@@ -552,13 +548,14 @@ MOSAIC_CHECKS = [
 
 hourly_mosaic_job = define_asset_job(
     "hourly_mosaic_job",
-    selection=AssetSelection.assets(hourly_mosaic),
-    description="One hour's mosaic and its QA checks (launched by hourly_mosaic_sensor).",
+    # with what is made from the mosaic (hourly_mosaic_sources): one run per hour
+    selection=AssetSelection.assets(hourly_mosaic).downstream(depth=1),
+    description="One hour's mosaic, its QA checks and its blind sources (launched by hourly_mosaic_sensor).",
     tags={"dsa110/chain": "mosaic"},
 )
 nightly_mosaic_job = define_asset_job(
     "nightly_mosaic_job",
-    selection=AssetSelection.assets(nightly_mosaic),
-    description="The previous UTC day's RA-block mosaics and overview (launched by nightly_mosaic_schedule).",
+    selection=AssetSelection.assets(nightly_mosaic).downstream(depth=1),
+    description="The previous UTC day's RA-block mosaics, overview and blind sources (nightly_mosaic_schedule).",
     tags={"dsa110/chain": "mosaic"},
 )

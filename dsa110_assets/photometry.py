@@ -2,12 +2,14 @@
 
 ``photometry`` measures every catalog source inside the tile's primary beam
 on the beam-corrected image (rows in the products DB and a Parquet export).
-``lightcurves`` (daily) normalises the whole history by the reference sources
-and computes variability metrics as of that day; ``ese_candidates`` (daily)
-ranks the sources whose light curves match the ESE shape, with a PNG each.
+``lightcurves`` (daily) normalises the whole history tile by tile from the
+reference sources inside each tile, combines each source's tiles per transit
+and computes variability metrics as of that day (the day's corrections,
+transit fluxes and normalised tile fluxes go to the products DB);
+``ese_candidates`` (daily) ranks the sources whose transit light curves match
+the ESE shape, with a PNG each, shown in the UI.
 """
 
-import datetime as dt
 
 import numpy as np
 import pandas as pd
@@ -27,16 +29,19 @@ from dagster import (
     define_asset_job,
     multi_asset,
 )
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from dsa110_resources.catalogs.resource import SkyCatalogResource
-from dsa110_resources.db import ESECandidate, FluxCorrection, ForcedPhotometry, Image, Tile, VariabilityMetric
+from dsa110_resources.db import FluxCorrection, ForcedPhotometry, Image, Tile
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.photometry import forced_photometry_image
+from dsa110_resources.photometry.forced import forced_photometry_bands
 from dsa110_resources.photometry.ese import DEFAULT_SNR_THRESHOLD
-from dsa110_resources.photometry.daily import analyse_light_curves, normalised_table
+from dsa110_resources.photometry.daily import HISTORY_DAYS, TILE_WINDOW_DAYS, analyse_drift_scan
 from dsa110_resources.photometry.lightcurves import write_parquet
 from dsa110_resources.photometry.plots import plot_light_curve
+from dsa110_resources.photometry.references import eligible_references, reference_catalog
+from dsa110_resources.photometry.store import mjd_of_day, read_measurements, read_transits, write_daily
 from dsa110_resources.stores import layout
 from dsa110_resources.stores.resource import StorageResource
 
@@ -52,6 +57,9 @@ from .tile_windows import (
 
 #: Sources are measured where the tile's beam is at least this (the image is blanked below 0.2).
 BEAM_LEVEL = 0.3
+#: Candidate light curves shown inline on the ese_candidates materialization (~40 kB each; every
+#: candidate's PNG path is in the ranked table).
+MAX_PLOTS_IN_UI = 20
 
 
 def _tile_images(db, key: str):
@@ -114,12 +122,20 @@ def photometry(
             continue
         table = forced_photometry_image(paths["image"], coords, pb_path=paths["pb"],
                                         residual_path=paths.get("residual"), source_ids=names)
+        # Sub-band images (imaging.subband_images), each with its own beam:
+        # rows band="sbN", which the daily ESE search uses for chromaticity.
+        subbands = {kind.removeprefix("image-"): path for kind, path in paths.items() if kind.startswith("image-sb")}
+        if subbands:
+            table = pd.concat([table, forced_photometry_bands(
+                subbands, coords, pb_paths={band: paths[f"pb-{band}"] for band in subbands}, source_ids=names)],
+                ignore_index=True)
         table["tile_id"] = tile_id
         with tiers.staging(f"phot-{tile_id}") as stage:
             parquet = tiers.publish(write_parquet(table, stage / "phot.parquet"),
                                     layout.photometry_path(tile_id))
         with db.session() as s:
-            s.execute(delete(ForcedPhotometry).where(ForcedPhotometry.image_path == paths["image"]))
+            # the tile's earlier measurements (of a replaced image too) give way to these
+            s.execute(delete(ForcedPhotometry).where(ForcedPhotometry.tile_id == tile_id))
             s.add_all(
                 ForcedPhotometry(
                     image_path=paths["image"], tile_id=tile_id, source_id=str(r.source_id), band=r.band,
@@ -132,23 +148,12 @@ def photometry(
             )
         outcomes.add_product(window, {
             "tile_id": tile_id,
-            "n_sources": len(table),
-            "median_snr": round(float(np.nanmedian(table["snr"])), 1),
+            "n_sources": int((table["band"] == "full").sum()),
+            "bands": sorted(table["band"].unique()),
+            "median_snr": round(float(np.nanmedian(table.loc[table["band"] == "full", "snr"])), 1),
             "parquet_path": str(parquet),
         })
     yield from outcomes.events(context)
-
-
-def _history(db, until: dt.datetime) -> pd.DataFrame:
-    """Every forced measurement up to ``until`` as the light-curve long table."""
-    until_mjd = until.timestamp() / 86400.0 + 40587.0
-    with db.session() as s:
-        rows = s.execute(
-            select(ForcedPhotometry.source_id, ForcedPhotometry.epoch_mjd, ForcedPhotometry.band,
-                   ForcedPhotometry.flux_jy, ForcedPhotometry.flux_err_jy)
-            .where(ForcedPhotometry.epoch_mjd < until_mjd, ~ForcedPhotometry.edge)
-        ).all()
-    return pd.DataFrame(rows, columns=["source_id", "epoch_mjd", "band", "flux_jy", "flux_err_jy"])
 
 
 @multi_asset(
@@ -171,73 +176,64 @@ def _history(db, until: dt.datetime) -> pd.DataFrame:
         ),
     ],
 )
-def daily_variability(context: AssetExecutionContext, storage: StorageResource, products_db: ProductsDBResource):
-    """One pass over the history as of the day: normalise, metrics, ESE search."""
+def daily_variability(context: AssetExecutionContext, storage: StorageResource, products_db: ProductsDBResource,
+                      sky_catalog: SkyCatalogResource):
+    """One pass over the history as of the day: per-tile normalisation, transits, metrics, ESE search."""
     db, tiers = products_db.db(), storage.tiers()
     day = context.partition_key
-    table = _history(db, context.partition_time_window.end)
-    if table.empty or table["epoch_mjd"].nunique() < 2:
+    # tiles of the reference window are normalised afresh; older days come as their stored transits
+    end = mjd_of_day(day) + 1.0
+    table = read_measurements(db, until_mjd=end, since_mjd=end - TILE_WINDOW_DAYS)
+    earlier = read_transits(db, since_mjd=end - HISTORY_DAYS, until_mjd=end - TILE_WINDOW_DAYS)
+    day_rows = table["epoch_mjd"] >= mjd_of_day(day)
+    if not day_rows.any() or table["epoch_mjd"].nunique() < 2:
         for key in ("lightcurves", "ese_candidates"):
             yield AssetObservation(asset_key=key, partition=day,
-                                   metadata={"outcome": NO_DATA, "reason": "fewer than two epochs of photometry"})
+                                   metadata={"outcome": NO_DATA, "reason": "no photometry on this day"})
         return
-    daily = analyse_light_curves(table)
+    # catalog flags when there is a catalog; otherwise photometry alone judges references
+    eligible = eligible_references(reference_catalog(sky_catalog.load())) if sky_catalog.available() else None
+    daily = analyse_drift_scan(table, eligible, threshold=DEFAULT_SNR_THRESHOLD, earlier_transits=earlier)
     norm, metrics, candidates = daily.normalisation, daily.variability, daily.candidates
-    long = normalised_table(daily.matrix, norm)
+    transits = daily.transits
+    today = transits[transits["day_mjd"] == int(mjd_of_day(day))]
     with tiers.staging(f"lc-{day}") as stage:
-        parquet = tiers.publish(write_parquet(long, stage / "lc.parquet"), layout.lightcurves_path(day))
-        plots = {
-            str(source_id): tiers.publish(
-                plot_light_curve(long[long["source_id"] == source_id], stage / f"{rank}.png",
-                                 title=f"{source_id} (ESE rank {rank})", candidate=row),
-                layout.candidate_plot_path(day, str(source_id)),
-            )
-            for rank, (source_id, row) in enumerate(candidates.iterrows(), start=1)
-        }
-    with db.session() as s:
-        for model in (VariabilityMetric, FluxCorrection, ESECandidate):
-            s.execute(delete(model).where(model.day == day))
-        s.add_all(
-            FluxCorrection(day=day, epoch_mjd=float(epoch), band=daily.band, correction=float(corr),
-                           correction_err=float(err), n_references=int(n))
-            for epoch, corr, err, n in zip(daily.matrix.epoch_mjd, norm.correction, norm.correction_err,
-                                           norm.n_references)
-            if np.isfinite(corr)
-        )
-        s.add_all(
-            VariabilityMetric(
-                source_id=str(source_id), day=day, band=daily.band, n_epochs=int(row["n_epochs"]),
-                weighted_mean_jy=_num(row.get("weighted_mean")), eta=_num(row.get("eta")),
-                chi2_nu=_num(row.get("chi2_nu")), v=_num(row.get("v")), vs_max=_num(row.get("vs_max")),
-                m_at_vs_max=_num(row.get("m_at_vs_max")), two_epoch_flag=bool(row.get("two_epoch_flag", False)),
-            )
-            for source_id, row in metrics.iterrows()
-        )
-        s.add_all(
-            ESECandidate(
-                source_id=str(source_id), day=day, band=daily.band, rank=int(row["rank"]), snr=float(row["snr"]),
-                depth=_num(row.get("depth")), duration_days=_num(row.get("duration_days")),
-                t0_mjd=_num(row.get("t0_mjd")), threshold=DEFAULT_SNR_THRESHOLD,
-                plot_path=str(plots[str(source_id)]),
-            )
-            for source_id, row in candidates.iterrows()
-        )
+        parquet = tiers.publish(write_parquet(today, stage / "lc.parquet"),
+                                layout.lightcurves_path(day))
+        plots = {}
+        for rank, (source_id, row) in enumerate(candidates.iterrows(), start=1):
+            rows = transits[(transits["source_id"] == source_id) & (transits["band"] == daily.band)]
+            tiles = norm.table[(norm.table["source_id"] == source_id) & (norm.table["band"] == daily.band)]
+            png = plot_light_curve(rows, stage / f"{rank}.png", title=f"{source_id} (ESE rank {rank})",
+                                   candidate=row, tiles=tiles)
+            plots[str(source_id)] = str(tiers.publish(png, layout.candidate_plot_path(day, str(source_id))))
+    counts = write_daily(db, day, daily, table, DEFAULT_SNR_THRESHOLD, plots)
     for dropped in norm.dropped:
         context.log.warning(f"reference dropped: {dropped}")
+    corr = norm.corrections
+    corr_today = corr[(corr["epoch_mjd"] >= mjd_of_day(day)) & (corr["epoch_mjd"] < mjd_of_day(day) + 1)]
     yield MaterializeResult(asset_key="lightcurves", metadata={
         "n_sources": len(metrics),
-        "n_epochs": len(daily.matrix.epoch_mjd),
-        "references_used_median": int(np.median(norm.n_references)) if len(norm.n_references) else 0,
+        "n_days": len(daily.matrix.epoch_mjd),
+        "tiles_today": len(corr_today),
+        "tiles_today_normalised": int(np.isfinite(corr_today["correction"]).sum()),
+        "references_per_tile_median": float(np.median(corr_today["n_references"])) if len(corr_today) else 0.0,
+        "correction_err_median": _num(np.nanmedian(corr_today["correction_err"])) if len(corr_today) else None,
+        "references_used": int(norm.references["used"].sum()) if len(norm.references) else 0,
         "references_dropped": len(norm.dropped),
-        "two_epoch_flagged": int(metrics["two_epoch_flag"].sum()) if "two_epoch_flag" in metrics else 0,
+        # references sampling one corner of the field (spread < 0.3 of all sources') say so
+        "tiles_today_refs_one_sided": int((corr_today["ref_spread"] < 0.3).sum()),
+        "transits_today": counts["transits"],
+        "two_epoch_flagged": int(metrics["two_epoch_flag"].sum()),
         "parquet_path": str(parquet),
     })
     metadata = {
         "n_candidates": len(candidates),
         "threshold_snr": DEFAULT_SNR_THRESHOLD,
-        "ranked": MetadataValue.md(candidates.head(20).to_markdown() if len(candidates) else "none"),
+        "ranked": MetadataValue.md(candidates.assign(plot=[plots.get(str(i)) for i in candidates.index])
+                                   .to_markdown() if len(candidates) else "none"),
     }
-    for source_id in list(plots)[:3]:
+    for source_id in list(plots)[:MAX_PLOTS_IN_UI]:
         metadata[f"lightcurve {source_id}"] = png_markdown(plots[source_id], source_id)
     yield MaterializeResult(asset_key="ese_candidates", metadata=metadata)
 
@@ -250,18 +246,23 @@ def _num(value) -> float | None:
     asset="lightcurves",
     partitions_def=daily_partitions,
     blocking=False,
-    description="Normalisation used references on most epochs (a flux scale was measured).",
+    description="Most of the day's tiles got a flux-scale correction from >= 3 references inside them.",
 )
 def normalisation_references(context: AssetCheckExecutionContext, products_db: ProductsDBResource):
+    day = context.partition_key
+    start = mjd_of_day(day)
     with products_db.session() as s:
-        counts = list(s.scalars(select(FluxCorrection.n_references)
-                                .where(FluxCorrection.day.in_(context.partition_keys))))
-    enough = sum(n >= 3 for n in counts)
+        tiles = s.scalar(select(func.count(func.distinct(ForcedPhotometry.tile_id)))
+                         .where(ForcedPhotometry.epoch_mjd >= start, ForcedPhotometry.epoch_mjd < start + 1,
+                                ForcedPhotometry.band == "full"))
+        corrected = s.scalar(select(func.count()).select_from(FluxCorrection)
+                             .where(FluxCorrection.day == day, FluxCorrection.band == "full",
+                                    FluxCorrection.n_references >= 3))
     return AssetCheckResult(
-        passed=bool(counts) and enough >= 0.8 * len(counts),
+        passed=bool(tiles) and corrected >= 0.8 * tiles,
         severity=AssetCheckSeverity.WARN,
-        description=f"{enough} of {len(counts)} epochs normalised with >= 3 references",
-        metadata={"epochs": len(counts), "epochs_with_references": enough},
+        description=f"{corrected} of {tiles} tiles normalised with >= 3 references",
+        metadata={"tiles": int(tiles or 0), "tiles_with_references": int(corrected or 0)},
     )
 
 

@@ -19,7 +19,7 @@ from dagster import EnvVar
 from dsa110_assets.imaging import ImagingResource
 from dsa110_resources.casa.measures import warn_if_stale
 from dsa110_resources.casa.resource import CasaResource
-from dsa110_resources.catalogs.resource import SkyCatalogResource
+from dsa110_resources.catalogs.resource import MasterCatalogResource, SkyCatalogResource
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.db.session import sqlite_url
 from dsa110_resources.conversion.resource import IngestResource
@@ -67,7 +67,16 @@ def resources_for(environment: str | None = None) -> dict:
             min_subbands=int(os.environ.get("DSA110_MIN_SUBBANDS", 12)),
             settle_seconds=float(os.environ.get("DSA110_SETTLE", 30)),
         ),
-        "sky_catalog": SkyCatalogResource(path=os.environ.get("DSA110_SKY_CATALOG")),
+        "sky_catalog": SkyCatalogResource(
+            path=os.environ.get("DSA110_SKY_CATALOG"),
+            calibrator_list=os.environ.get("DSA110_CALIBRATOR_LIST"),
+            catalog_calibrator_min_jy=float(os.environ.get("DSA110_CATALOG_CALIBRATOR_MIN_JY", 1.0)),
+        ),
+        "master_catalog_files": MasterCatalogResource(
+            nvss_path=os.environ.get("DSA110_NVSS_CATALOG"),
+            vlass_path=os.environ.get("DSA110_VLASS_CATALOG"),
+            first_path=os.environ.get("DSA110_FIRST_CATALOG"),
+        ),
         "imaging": ImagingResource(backend=os.environ.get("DSA110_IMAGER")),
         "casa": CasaResource(),  # time limit: DSA110_STEP_TIMEOUT (child_steps)
     }

@@ -145,6 +145,25 @@ def measurement_set_for(db, window: TileWindow):
     return None if row is None else (row[0], row[1])
 
 
+def converted_tiles(db, *conditions) -> list:
+    """(tile, newest MS row) of every converted tile matching ``conditions`` (SQLAlchemy clauses)."""
+    from sqlalchemy import select
+
+    from dsa110_resources.db import MeasurementSet, Tile
+
+    with db.session() as s:
+        rows = s.execute(
+            select(Tile, MeasurementSet)
+            .join(MeasurementSet, MeasurementSet.tile_id == Tile.tile_id)
+            .where(Tile.status == "converted", *conditions)
+            .order_by(Tile.tile_id, MeasurementSet.created_at.desc())
+        ).all()
+    newest: dict = {}
+    for tile, ms in rows:
+        newest.setdefault(tile.tile_id, (tile, ms))
+    return list(newest.values())
+
+
 def png_markdown(path, title: str = "preview") -> MetadataValue:
     """A small PNG inline in the UI's metadata panel."""
     import base64

@@ -44,6 +44,7 @@ from dsa110_resources.calibration.transits import TilePointing, best_transit
 from dsa110_resources.conversion import ValidatedTile, registry
 from dsa110_resources.conversion.arrival import not_yet_readable
 from dsa110_resources.db import MeasurementSet, Tile
+from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.conversion.resource import IngestResource
 from dsa110_resources.stores.resource import StorageResource
@@ -105,10 +106,12 @@ def subband_group(
     ingest: IngestResource,
     storage: StorageResource,
     products_db: ProductsDBResource,
+    sky_catalog: SkyCatalogResource,
 ):
     db, tiers = products_db.db(), storage.tiers()
     outcomes = WindowOutcomes()
     failures: list[str] = []
+    calibrators = None
     unready: list[str] = []  # files still being written: retry, quarantine only after a bounded wait
     for window in run_windows(context):
         group = tile_in_window(ingest, window, _known_tiles(db, window))
@@ -147,7 +150,8 @@ def subband_group(
             failures.append(reason)
             continue
         declination = float(np.degrees(tile.reference.declination_rad))
-        transit = calibrator_transit(tile)
+        calibrators = sky_catalog.calibrators() if calibrators is None else calibrators
+        transit = calibrator_transit(tile, calibrators)
         with db.session() as s:
             row = s.get(Tile, group.tile_id)
             row.declination_deg = declination
@@ -180,14 +184,15 @@ def subband_group(
     yield from outcomes.events(context)
 
 
-def calibrator_transit(tile: ValidatedTile):
-    """The brightest calibrator crossing the meridian during the tile, if any."""
+def calibrator_transit(tile: ValidatedTile, calibrators=None):
+    """The brightest calibrator (of ``calibrators``: the catalog resource's) crossing the meridian
+    during the tile, if any."""
     header = tile.reference
     half = float(np.median(header.integration_time_s)) / 2 / 86400
     start = Time(header.time_jd.min() - half, format="jd", scale="utc")
     end = Time(header.time_jd.max() + half, format="jd", scale="utc")
     pointing = TilePointing.from_declination(tile.tile_id, start, end, header.declination_rad * u.rad)
-    return best_transit(pointing)
+    return best_transit(pointing, calibrators)
 
 
 def _ready_tile(db, window: TileWindow) -> Tile | None:

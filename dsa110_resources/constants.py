@@ -63,6 +63,10 @@ MIN_SUBBANDS_FOR_CONVERSION = 12  # 12-15 convert after a wait, gaps flagged
 KNOWN_RFI_FREQUENCIES = (1350.0, 1395.0, 1405.0, 1422.0, 1475.0) * u.MHz
 BANDPASS_VALIDITY = 12 * u.hour  # +/- around the solve
 GAIN_VALIDITY = 1 * u.hour
+#: Longest a bandpass may be carried forward past its validity when no
+#: calibrator transit was usable (sky-model gains refresh the amplitudes and
+#: phases meanwhile); alerted all the while. DSA110_BANDPASS_MAX_AGE_HOURS overrides.
+BANDPASS_MAX_AGE = 72 * u.hour
 PRIMARY_BEAM_LIMIT = 0.2
 
 

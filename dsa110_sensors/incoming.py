@@ -185,15 +185,16 @@ def tile_run_request(group: TileGroup, state: TileState) -> RunRequest:
     )
 
 
+def sensor_default_status() -> DefaultSensorStatus:
+    """Off until an operator turns it on (the demo turns it on by environment)."""
+    return (DefaultSensorStatus.RUNNING if os.environ.get("DSA110_SENSOR_DEFAULT") == "running"
+            else DefaultSensorStatus.STOPPED)
+
+
 @sensor(
     job=tile_job,
     minimum_interval_seconds=int(os.environ.get("DSA110_SENSOR_INTERVAL", 30)),
-    # Off until an operator turns it on (the demo turns it on by environment).
-    default_status=(
-        DefaultSensorStatus.RUNNING
-        if os.environ.get("DSA110_SENSOR_DEFAULT") == "running"
-        else DefaultSensorStatus.STOPPED
-    ),
+    default_status=sensor_default_status(),
     description="Launches one run per ready tile of subband files in the incoming directory.",
 )
 def incoming_tiles_sensor(

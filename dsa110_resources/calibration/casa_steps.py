@@ -105,3 +105,33 @@ def solve_chain(steps: list[dict]) -> list[dict]:
         task = tasks[step.pop("task")]
         results.append(task(step.pop("vis"), step.pop("caltable"), **step))
     return results
+
+
+def standard_fluxes(names: list[str], standard: str, epoch_iso: str, freqs_hz: list[float],
+                    prefix: str) -> dict[str, list[float]]:
+    """Stokes-I flux (Jy) of flux-standard calibrators at each frequency: CASA's
+    FluxStandard (what ``setjy`` uses), through ``imager.predictcomp``."""
+    return {name: _standard_flux(name, standard, epoch_iso, freqs_hz, f"{prefix}{i}_")
+            for i, name in enumerate(names)}
+
+
+def _standard_flux(name: str, standard: str, epoch_iso: str, freqs_hz: list[float], prefix: str) -> list[float]:
+    import casatools
+
+    im, me, cl = casatools.imager(), casatools.measures(), casatools.componentlist()
+    epoch = me.epoch("UTC", epoch_iso.replace("-", "/", 2))
+    path = im.predictcomp(name, standard, epoch, [float(f) for f in freqs_hz], prefix)
+    if not path or not os.path.isdir(path):
+        raise RuntimeError(f"CASA has no {standard} model for {name}")
+    cl.open(path)
+    try:
+        spectrum = cl.getcomponent(0)["spectrum"]
+    finally:
+        cl.close(False)
+    if "ival" in spectrum:  # tabular: one value per requested frequency
+        values = [float(v) for v in spectrum["ival"]]
+    else:
+        raise RuntimeError(f"unexpected spectrum from predictcomp for {name}: {spectrum.get('type')}")
+    if len(values) != len(freqs_hz):
+        raise RuntimeError(f"predictcomp gave {len(values)} fluxes for {len(freqs_hz)} frequencies ({name})")
+    return values

@@ -11,7 +11,7 @@ Read straight from the table with python-casacore (no CASA process needed):
   implies (median of 1/SNR);
 * ``amplitude``: median and robust spread of |solution|;
 * ``outliers``: antennas whose median amplitude lies more than
-  ``OUTLIER_SIGMA`` robust sigmas from the array's, whose phase noise is more
+  ``OUTLIER_SIGMA`` robust sigmas (and 5%) from the array's, whose phase noise is more
   than ``OUTLIER_SIGMA`` times the median, or that are mostly flagged.
 """
 
@@ -26,6 +26,7 @@ import numpy as np
 __all__ = ["CalSolutions", "read_solutions", "solution_qa"]
 
 OUTLIER_SIGMA = 5.0
+MIN_AMPLITUDE_DEVIATION = 0.05  # fractional: smaller amplitude offsets are never outliers
 MOSTLY_FLAGGED = 0.5
 
 
@@ -150,7 +151,8 @@ def solution_qa(path: str | Path, antennas: Iterable[str] | None = None) -> dict
         med, sig = float(np.median(amps)), _robust_sigma(amps)
         figures["amplitude"] = {"median": med, "robust_sigma": sig}
         for name, a in antenna_amp.items():
-            if sig > 0 and abs(a - med) > OUTLIER_SIGMA * sig:
+            # Both: well-behaved arrays have a tiny spread, and 0.4% off is no outlier.
+            if sig > 0 and abs(a - med) > max(OUTLIER_SIGMA * sig, MIN_AMPLITUDE_DEVIATION * med):
                 outliers.setdefault(name, []).append(f"amplitude {a:.3f} vs array median {med:.3f}")
     if antenna_phase_noise:
         noise = np.array(list(antenna_phase_noise.values()))

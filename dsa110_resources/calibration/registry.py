@@ -16,22 +16,32 @@ Which tables go together: a gain table is solved with a bandpass (and maybe a
 delay table) pre-applied, and records their ids in ``parameters``. A lookup
 prefers that bandpass when it is still valid, so gains are never applied on
 top of a bandpass they were not solved against unless that one has expired.
+
+Days without a usable calibrator transit (none in the catalog at this
+declination, the transit tile lost, or its tables retired by the QA gates):
+sky-model gains are solved against the newest valid bandpass even past its
+window, up to ``ValidityPolicy.bandpass_max_age`` (72 h,
+``DSA110_BANDPASS_MAX_AGE_HOURS``) from its solve (:func:`bandpass_for_gains`),
+and such a gain table carries that bandpass with it into ``select_tables``.
+The carried bandpass is named in a warning on every tile and in the
+``bandpass_age`` alert; past the limit the lookup refuses as before.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import astropy.units as u
 from astropy.time import Time
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from dsa110_resources import constants as C
-from dsa110_resources.db.models import CalibrationApplication, CalibrationTable
+from dsa110_resources.db.models import CalibrationApplication, CalibrationTable, Image, MeasurementSet
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +60,28 @@ class NoValidCalibration(LookupError):
         super().__init__("\n".join(lines))
 
 
+def _bandpass_max_age() -> u.Quantity:
+    text = os.environ.get("DSA110_BANDPASS_MAX_AGE_HOURS")
+    try:
+        return float(text) * u.hour if text else C.BANDPASS_MAX_AGE
+    except ValueError:
+        raise ValueError(f"DSA110_BANDPASS_MAX_AGE_HOURS must be a number of hours, got {text!r}") from None
+
+
 @dataclass(frozen=True)
 class ValidityPolicy:
-    """Half-widths of validity windows, and when a table counts as aging."""
+    """Half-widths of validity windows, when a table counts as aging, and how
+    far a bandpass may be carried forward for sky-model gains."""
 
     bandpass: u.Quantity = C.BANDPASS_VALIDITY
     gain: u.Quantity = C.GAIN_VALIDITY
     delay: u.Quantity = C.BANDPASS_VALIDITY  # delays are as stable as bandpasses
     aging_fraction: float = 0.5  # beyond this fraction of the half-window: warn
+    bandpass_max_age: u.Quantity | None = None  # None: DSA110_BANDPASS_MAX_AGE_HOURS, read at each use
+
+    @property
+    def max_bandpass_age(self) -> u.Quantity:
+        return _bandpass_max_age() if self.bandpass_max_age is None else self.bandpass_max_age
 
     def half_width(self, caltype: str) -> dt.timedelta:
         width = {"B": self.bandpass, "G": self.gain, "K": self.delay}.get(caltype)
@@ -93,14 +117,20 @@ class SelectedTable:
     aging: bool
     calibrator: str | None = None
     parameters: dict = field(default_factory=dict, compare=False)
+    carried_forward: bool = False  # used past its window (a bandpass, for sky-model gains)
 
     @classmethod
-    def from_row(cls, row: CalibrationTable, time: dt.datetime, policy: ValidityPolicy) -> SelectedTable:
+    def from_row(cls, row: CalibrationTable, time: dt.datetime, policy: ValidityPolicy,
+                 carried_forward: bool = False) -> SelectedTable:
         offset = time - row.solved_for
         half = min(row.solved_for - row.valid_from, row.valid_to - row.solved_for)
         aging = abs(offset) > policy.aging_fraction * half
         return cls(row.id, row.path, row.caltype, row.solved_for, row.valid_from, row.valid_to,
-                   offset, aging, row.calibrator, dict(row.parameters or {}))
+                   offset, aging, row.calibrator, dict(row.parameters or {}), carried_forward)
+
+    @property
+    def age_hours(self) -> float:
+        return abs(_hours(self.offset))
 
 
 @dataclass
@@ -136,8 +166,9 @@ def register_table(
 ) -> int:
     """Record a published table with its validity window; returns its id.
 
-    Re-registering the same path (a re-run of the partition) replaces the
-    row's contents, so the registry never holds two rows for one file.
+    Re-registering the same path (a re-solve) replaces the row's contents
+    and its registration time (``created_at``), so the registry never holds
+    two rows for one file and a re-solve is visible as a new registration.
     """
     solved = as_datetime(solved_for)
     half = policy.half_width(caltype)
@@ -153,8 +184,11 @@ def register_table(
             row = CalibrationTable(path=str(path), **values)
             session.add(row)
         else:
+            if row.status != "valid":  # a re-solve of a retired table: say it was
+                values["qa"] = dict(values["qa"], previously=dict(status=row.status, **(row.qa or {}).get("retired", {})))
             for key, value in values.items():
                 setattr(row, key, value)
+            row.created_at = dt.datetime.now(dt.UTC)
         session.flush()
         return row.id
 
@@ -199,6 +233,43 @@ def lookup_table(db, caltype: str, time: Time | dt.datetime, *,
         return SelectedTable.from_row(rows[0], when, policy)
 
 
+def _carried_bandpass(session, when: dt.datetime, policy: ValidityPolicy,
+                      table_id: int | None = None) -> CalibrationTable | None:
+    """The valid bandpass (``table_id``, or the nearest) within the carry-forward age of ``when``."""
+    limit = dt.timedelta(seconds=float(policy.max_bandpass_age.to_value(u.s)))
+    query = select(CalibrationTable).where(CalibrationTable.caltype == "B", CalibrationTable.status == "valid")
+    if table_id is not None:
+        query = query.where(CalibrationTable.id == table_id)
+    rows = [r for r in session.scalars(query) if abs(when - r.solved_for) <= limit]
+    return min(rows, key=lambda r: (abs(when - r.solved_for), -r.id)) if rows else None
+
+
+def bandpass_for_gains(db, time: Time | dt.datetime, *,
+                       policy: ValidityPolicy = ValidityPolicy(), warn: bool = True) -> SelectedTable:
+    """The bandpass a sky-model gain solve pre-applies at ``time``.
+
+    The valid bandpass covering ``time``; when none does (no usable transit),
+    the nearest valid one within ``policy.bandpass_max_age``, marked
+    ``carried_forward`` (a warning is logged unless ``warn`` is off: the health
+    check asks every tick). Beyond that: NoValidCalibration.
+    """
+    when = as_datetime(time)
+    with db.session() as session:
+        rows = _candidates(session, "B", when)
+        if rows:
+            return SelectedTable.from_row(rows[0], when, policy)
+        row = _carried_bandpass(session, when, policy)
+        if row is None:
+            why = _why_missing(session, "B", when)
+            raise NoValidCalibration(when, {"B": f"{why}; none within the carry-forward limit of "
+                                                 f"{policy.max_bandpass_age.to_value(u.hour):g} h either"})
+        chosen = SelectedTable.from_row(row, when, policy, carried_forward=True)
+    if warn:
+        log.warning("no bandpass covers %s: carrying %s forward (%.1f h from its solve, limit %g h)",
+                    when.isoformat(), chosen.path, chosen.age_hours, policy.max_bandpass_age.to_value(u.hour))
+    return chosen
+
+
 def select_tables(
     db,
     time: Time | dt.datetime,
@@ -225,6 +296,16 @@ def select_tables(
             if preferred_id is not None and preferred_id in by_id:
                 chosen[caltype] = SelectedTable.from_row(by_id[preferred_id], when, policy)
                 return
+            if caltype == "B" and preferred_id is not None and not rows:
+                # Sky-model gains solved on a carried-forward bandpass bring it along.
+                carried = _carried_bandpass(session, when, policy, preferred_id)
+                if carried is not None:
+                    table = chosen["B"] = SelectedTable.from_row(carried, when, policy, carried_forward=True)
+                    warnings.append(
+                        f"bandpass (B) table {table.path} carried forward: solved {table.age_hours:.1f} h from "
+                        f"{when.isoformat()}, past its window (limit {policy.max_bandpass_age.to_value(u.hour):g} h)"
+                        " -- no usable calibrator transit since")
+                    return
             if preferred_id is not None:
                 warnings.append(
                     f"{for_what} was solved against {CALTYPE_NAMES[caltype]} table id {preferred_id}, "
@@ -250,7 +331,7 @@ def select_tables(
     if missing:
         raise NoValidCalibration(when, missing)
     for table in chosen.values():
-        if table.aging:
+        if table.aging and not table.carried_forward:
             warnings.append(
                 f"{CALTYPE_NAMES[table.caltype]} table {table.path} is aging: solved "
                 f"{_hours(table.offset):+.2f} h from {when.isoformat()}, valid to {table.valid_to.isoformat()}"
@@ -283,11 +364,63 @@ def applied_tables(db, ms_path: str | Path) -> list[CalibrationTable]:
     return sorted(rows, key=lambda r: APPLY_ORDER.index(r.caltype) if r.caltype in APPLY_ORDER else 99)
 
 
-def reject_table(db, table_id: int, reason: str) -> None:
-    """Take a table out of lookups (e.g. failed QA), keeping its row and reason."""
+@dataclass(frozen=True)
+class RetiredTable:
+    """A table taken out of lookups, and the Measurement Sets it had calibrated."""
+
+    id: int
+    path: str
+    caltype: str
+    source_tile_id: str | None
+    solved_for: dt.datetime
+    reason: str
+    applied_to: tuple[str, ...]  # MS paths whose recorded calibration used it
+
+
+def retire_table(db, table_id: int, reason: str, *, status: str = "retired") -> RetiredTable:
+    """Take a table out of lookups for good (bad QA, an operator's decision).
+
+    The row stays (with the reason and when), so what was applied remains
+    traceable. The current images of the tiles it calibrated are marked
+    invalid (mosaics leave them out) and the MSs are returned;
+    ``calibration_sensor`` re-runs their calibration with the next valid
+    tables (or leaves them "awaiting calibration"), and a new image is valid
+    again. Retiring an already retired table changes nothing.
+    """
+    if not reason or not reason.strip():
+        raise ValueError("retiring a calibration table needs a reason")
     with db.session() as session:
         row = session.get(CalibrationTable, table_id)
         if row is None:
             raise KeyError(f"no calibration table with id {table_id}")
-        row.status = "rejected"
-        row.qa = dict(row.qa or {}, rejected_reason=reason)
+        if row.status == "valid":
+            row.status = status
+            row.qa = dict(row.qa or {}, retired={"reason": reason.strip(),
+                                                 "at": dt.datetime.now(dt.UTC).isoformat()})
+        applied = session.scalars(
+            select(CalibrationApplication.ms_path).where(CalibrationApplication.caltable_id == table_id)
+        ).all()
+        tiles = select(MeasurementSet.tile_id).where(MeasurementSet.path.in_(applied))
+        session.execute(update(Image).where(Image.tile_id.in_(tiles)).values(is_valid=False))
+        retired = (row.qa or {}).get("retired", {}).get("reason") or (row.qa or {}).get("rejected_reason", "")
+        return RetiredTable(row.id, row.path, row.caltype, row.source_tile_id, row.solved_for, retired,
+                            tuple(sorted(set(applied))))
+
+
+def reject_table(db, table_id: int, reason: str) -> RetiredTable:
+    """Take a table out of lookups because it failed QA (``retire_table`` with status "rejected")."""
+    return retire_table(db, table_id, reason, status="rejected")
+
+
+def calibrated_with_unusable_tables(db) -> dict[str, list[int]]:
+    """MS path -> ids of the retired/rejected tables its recorded calibration used."""
+    with db.session() as session:
+        rows = session.execute(
+            select(CalibrationApplication.ms_path, CalibrationTable.id)
+            .join(CalibrationTable, CalibrationTable.id == CalibrationApplication.caltable_id)
+            .where(CalibrationTable.status != "valid")
+        ).all()
+    out: dict[str, list[int]] = {}
+    for ms_path, table_id in rows:
+        out.setdefault(ms_path, []).append(table_id)
+    return out

@@ -2,7 +2,10 @@
 
 Two kinds of model feed the solves:
 
-* a calibrator alone (at its transit tile), from the calibrator list;
+* a calibrator (at its transit tile), from the calibrator list: the flux
+  standards with CASA's Perley-Butler 2017 spectrum on the observation date
+  (:mod:`dsa110_resources.catalogs.flux_standards`), others with their power
+  law; catalog field sources may be added;
 * every catalog source whose apparent (beam-weighted) flux is above a limit,
   for gains between calibrator transits.
 
@@ -44,6 +47,7 @@ from astropy.coordinates import SkyCoord
 
 from dsa110_resources import constants as C
 from dsa110_resources.catalogs import DEFAULT_CALIBRATORS, Calibrator, SkyCatalog, get_calibrator
+from dsa110_resources.catalogs.flux_standards import FLUX_STANDARD, standard_spectrum
 from dsa110_resources.tileinfo import TileInfo
 from dsa110_resources.imaging.primary_beam import DriftScanBeam
 
@@ -137,13 +141,17 @@ def sources_in_beam(
     return near.select(keep), response[keep]
 
 
-def _as_sources(ms: Path, catalog: SkyCatalog, beam: bool) -> tuple[TileInfo, SkyModelSources]:
+def _as_sources(ms: Path, catalog: SkyCatalog, beam: bool,
+                spectra: Mapping[str, np.ndarray] | None = None) -> tuple[TileInfo, SkyModelSources]:
     obs = TileInfo.read(ms)
     freqs = obs.freqs_hz
     if len(catalog) == 0:
         raise ModelError(f"empty sky model for {ms}: no sources to predict (MODEL_DATA would be all zeros)")
     _check_fluxes(catalog.name, catalog.flux_jy)
     intrinsic = catalog.flux_at(freqs * u.Hz).to_value(u.Jy)  # (n_src, n_chan)
+    for i, name in enumerate(catalog.name):  # standard spectra replace the catalog power law
+        if spectra and str(name) in spectra:
+            intrinsic[i] = spectra[str(name)]
     _check_fluxes(catalog.name, intrinsic)
     coords = catalog.coords
     attenuation = beam_attenuation(obs, coords, freqs) if beam else np.ones_like(intrinsic)
@@ -214,10 +222,14 @@ def _write_model(ms: Path, sources: SkyModelSources, centre: SkyCoord) -> dict:
 
 
 def predict_model(ms: str | Path, catalog: SkyCatalog, *, beam: bool = True, kind: str = "catalog",
-                  extra: Mapping | None = None) -> dict:
-    """Write MODEL_DATA of ``ms`` from point sources; return the model's provenance."""
+                  extra: Mapping | None = None, spectra: Mapping[str, np.ndarray] | None = None) -> dict:
+    """Write MODEL_DATA of ``ms`` from point sources; return the model's provenance.
+
+    ``spectra`` (name -> flux per MS channel, Jy) replaces the catalog power
+    law of the sources it names: the flux standards' CASA spectra.
+    """
     ms = Path(ms)
-    obs, sources = _as_sources(ms, catalog, beam)
+    obs, sources = _as_sources(ms, catalog, beam, spectra)
     written = _write_model(ms, sources, obs.phase_center)
     mid = len(sources.freqs_hz) // 2
     return {
@@ -232,6 +244,9 @@ def predict_model(ms: str | Path, catalog: SkyCatalog, *, beam: bool = True, kin
                 "flux_jy_ref": float(catalog.flux_jy[i]),
                 "ref_freq_hz": float(catalog.ref_freq.to_value(u.Hz)),
                 "spectral_index": float(catalog.spectral_index[i]),
+                "flux_model": (f"{FLUX_STANDARD} (CASA FluxStandard)" if spectra and name in spectra
+                               else "catalog power law"),
+                "intrinsic_flux_jy_mid_band": float(sources.intrinsic_flux[i, mid]),
                 "beam_mid_band": float(sources.beam[i, mid]),
                 "apparent_flux_jy_mid_band": float(sources.apparent_flux[i, mid]),
             }
@@ -251,11 +266,22 @@ def predict_model(ms: str | Path, catalog: SkyCatalog, *, beam: bool = True, kin
 
 
 def calibrator_model(ms: str | Path, calibrator: str | Calibrator,
-                     calibrators: Mapping[str, Calibrator] | None = None, *, beam: bool = True) -> dict:
-    """MODEL_DATA from one calibrator (its catalog flux and spectrum, beam-attenuated)."""
+                     calibrators: Mapping[str, Calibrator] | None = None, *, beam: bool = True,
+                     field_sources: SkyCatalog | None = None) -> dict:
+    """MODEL_DATA from one calibrator, beam-attenuated: the flux standards'
+    Perley-Butler 2017 spectrum on the observation date, else its power law.
+    ``field_sources`` (already selected) are added to the model."""
     cal = resolve_calibrator(calibrator, calibrators)
-    return predict_model(ms, calibrator_as_catalog(cal), beam=beam, kind="calibrator",
-                         extra={"calibrator": cal.name})
+    catalog = calibrator_as_catalog(cal)
+    kind = "calibrator"
+    if field_sources is not None and len(field_sources):
+        catalog, kind = catalog.concatenate(field_sources), "calibrator+catalog"
+    spectra, extra = None, {"calibrator": cal.name}
+    if cal.standard is not None:
+        obs = TileInfo.read(ms)
+        spectra = {cal.name: standard_spectrum(cal.standard, obs.freqs_hz, obs.mid_time)}
+        extra.update(flux_standard=FLUX_STANDARD, flux_epoch=obs.mid_time.utc.isot[:10])
+    return predict_model(ms, catalog, beam=beam, kind=kind, extra=extra, spectra=spectra)
 
 
 def resolve_calibrator(calibrator: str | Calibrator,

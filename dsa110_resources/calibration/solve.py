@@ -48,6 +48,7 @@ from dsa110_resources.stores import layout
 from dsa110_resources.stores.tiers import StorageTiers
 
 from . import qa, registry, skymodel
+from .gates import SolutionGates, enforce as enforce_gates
 from .averaging import time_average_ms
 from .flagging import FlagSummary, flag_fractions
 
@@ -90,10 +91,12 @@ class SolveOptions:
     refant_chain_length: int = 4
     average_for_solve: bool = True  # solve per-tile tables on a time-averaged copy (averaging.py)
     policy: registry.ValidityPolicy = field(default_factory=registry.ValidityPolicy)
+    gates: SolutionGates = field(default_factory=SolutionGates)  # a table failing them is retired
     timeout: float | None = None  # seconds per CASA step; None: child_steps.step_timeout(ms)
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k != "policy"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("policy", "gates")}
+        out["gates"] = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.gates.__dict__.items()}
         out["refant_preference"] = list(self.refant_preference)
         out["validity_hours"] = {
             "B": self.policy.bandpass.to_value(u.hour),
@@ -117,6 +120,11 @@ class SolveResult:
     model: dict
     casa_version: str
     timings: dict[str, float] = field(default_factory=dict)
+    rejected: dict[str, list[str]] = field(default_factory=dict)  # caltype -> why the QA gates retired it
+
+    @property
+    def usable(self) -> bool:
+        return not self.rejected
 
 
 def choose_refant(
@@ -211,11 +219,7 @@ def solve_calibrator(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     cal = skymodel.resolve_calibrator(calibrator, calibrators)
-    if field_sources is not None and len(field_sources):
-        model = skymodel.predict_model(ms, skymodel.calibrator_as_catalog(cal).concatenate(field_sources),
-                                       kind="calibrator+catalog", extra={"calibrator": cal.name})
-    else:
-        model = skymodel.calibrator_model(ms, cal)
+    model = skymodel.calibrator_model(ms, cal, field_sources=field_sources)
     cal_name = model.get("calibrator")
     timings["model"] = time.perf_counter() - t0
 
@@ -286,7 +290,20 @@ def solve_calibrator(
             ids[caltype] = _register(db, Path(tables[caltype]), caltype, obs, ms=str(ms), calibrator=cal_name,
                                      refant=refant, version=version, parameters=parameters,
                                      qa_figures=figures[caltype], policy=options.policy)
-    return SolveResult(obs.tile_id, str(ms), tables, ids, refant, chain, figures, model, version, timings)
+    rejected = _gate(db, ids, options)
+    return SolveResult(obs.tile_id, str(ms), tables, ids, refant, chain, figures, model, version, timings,
+                       rejected)
+
+
+def _gate(db, ids: dict[str, int], options: SolveOptions) -> dict[str, list[str]]:
+    """The QA gates on freshly registered tables: failures are retired before anything applies them."""
+    if db is None or not ids:
+        return {}
+    failed = enforce_gates(db, ids, options.gates)
+    by_id = {v: k for k, v in ids.items()}
+    for tid, problems in failed.items():
+        log.warning("table %s (%s) retired by the QA gates: %s", tid, by_id.get(tid, "dependent"), "; ".join(problems))
+    return {by_id[tid]: problems for tid, problems in failed.items() if tid in by_id}
 
 
 def solve_gains_on_sky_model(
@@ -306,7 +323,9 @@ def solve_gains_on_sky_model(
     """Hourly gains on a science tile: catalog sky model, B (and K) pre-applied.
 
     Without an explicit ``bandpass`` the registry (``db``) supplies the valid
-    one nearest the tile; with neither, this refuses (NoValidCalibration).
+    one nearest the tile, or on a day without a usable transit the newest one
+    within the carry-forward limit (:func:`registry.bandpass_for_gains`); with
+    neither, this refuses (NoValidCalibration).
     """
     ms = Path(ms)
     obs = TileInfo.read(ms, tile_id)
@@ -315,10 +334,10 @@ def solve_gains_on_sky_model(
         if db is None:
             raise registry.NoValidCalibration(registry.as_datetime(obs.mid_time),
                                               {"B": "no bandpass given and no registry to look one up in"})
-        bandpass = registry.lookup_table(db, "B", obs.mid_time, policy=options.policy)
+        bandpass = registry.bandpass_for_gains(db, obs.mid_time, policy=options.policy)
         delay_id = bandpass.parameters.get("delay_table_id")
         if delay is None and delay_id is not None:
-            delay = registry.lookup_table(db, "K", obs.mid_time, policy=options.policy)
+            delay = registry.lookup_table(db, "K", bandpass.solved_for, policy=options.policy)
     pre = [t for t in (delay, bandpass) if t is not None]
     pre_paths = [t.path if isinstance(t, registry.SelectedTable) else str(t) for t in pre]
 
@@ -346,10 +365,12 @@ def solve_gains_on_sky_model(
         parameters = {"solve": options.to_dict(), "refant_chain": chain, "model": model, "pre_applied": pre_paths}
         if isinstance(bandpass, registry.SelectedTable):
             parameters["bandpass_table_id"] = bandpass.id
+            parameters["bandpass_age_hours"] = round(bandpass.age_hours, 3)
+            parameters["bandpass_carried_forward"] = bandpass.carried_forward
         if isinstance(delay, registry.SelectedTable):
             parameters["delay_table_id"] = delay.id
         ids["G"] = _register(db, Path(final), "G", obs, ms=str(ms), calibrator=None, refant=chain[0],
                              version=out["casa_version"], parameters=parameters, qa_figures=figures["G"],
                              policy=options.policy)
     return SolveResult(obs.tile_id, str(ms), {"G": final}, ids, chain[0], chain, figures, model,
-                       out["casa_version"], timings)
+                       out["casa_version"], timings, _gate(db, ids, options))

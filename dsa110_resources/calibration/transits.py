@@ -26,10 +26,14 @@ from dsa110_resources import constants as C
 from dsa110_resources.catalogs import DEFAULT_CALIBRATORS, Calibrator
 from dsa110_resources.imaging.primary_beam import DriftScanBeam
 
-__all__ = ["TilePointing", "Transit", "find_transits", "rank_calibrator_tiles"]
+__all__ = ["TilePointing", "Transit", "best_transit", "find_transits", "rank_calibrator_tiles",
+           "transit_schedule"]
 
 #: Drift-averaged response below which a transit is not worth calibrating on.
 DEFAULT_MIN_RESPONSE = 0.5
+#: No calibrator further than this from the pointing declination reaches the
+#: response limit (Airy FWHM ~2.7 deg at 1.31 GHz: half power at ~1.4 deg).
+SEARCH_DEC = 3 * u.deg
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,29 @@ def _transit_time(coord: SkyCoord, tile: TilePointing) -> Time:
     return tile.mid_time + (dra.to(u.rad) / C.SIDEREAL_RATE).to(u.s)
 
 
+def _unique_with_flux(calibrators: Mapping[str, Calibrator]) -> list[Calibrator]:
+    """One entry per source (lists hold aliases), variables without a flux left out."""
+    seen: dict[str, Calibrator] = {}
+    for cal in calibrators.values():
+        if cal.flux is not None:
+            seen.setdefault(cal.name, cal)
+    return list(seen.values())
+
+
+def _near_meridian(calibrators: Mapping[str, Calibrator], tile: TilePointing) -> list[Calibrator]:
+    """A cheap cut before the exact test: RA within the tile's span (plus a margin) of the
+    pointing and Dec within ``SEARCH_DEC`` of it, so thousands of list entries cost little."""
+    cals = _unique_with_flux(calibrators)
+    if not cals:
+        return []
+    ra = np.array([c.coord.ra.deg for c in cals])
+    dec = np.array([c.coord.dec.deg for c in cals])
+    span = ((tile.end_time - tile.start_time) * C.SIDEREAL_RATE).to_value(u.deg, u.dimensionless_angles())
+    dra = (ra - tile.pointing_mid.ra.deg + 180.0) % 360.0 - 180.0
+    keep = (np.abs(dra) <= span / 2 + 1.0) & (np.abs(dec - tile.pointing_mid.dec.deg) <= SEARCH_DEC.to_value(u.deg))
+    return [c for c, k in zip(cals, keep) if k]
+
+
 def find_transits(
     tile: TilePointing,
     calibrators: Mapping[str, Calibrator] | None = None,
@@ -105,11 +132,7 @@ def find_transits(
     calibrators = DEFAULT_CALIBRATORS if calibrators is None else calibrators
     beam = tile.beam(freq)
     found: list[Transit] = []
-    seen: set[str] = set()
-    for cal in calibrators.values():
-        if cal.flux is None or cal.name in seen:  # lists may hold aliases of one source
-            continue
-        seen.add(cal.name)
+    for cal in _near_meridian(calibrators, tile):
         when = _transit_time(cal.coord, tile)
         if not (tile.start_time <= when <= tile.end_time):
             continue
@@ -138,3 +161,48 @@ def best_transit(tile: TilePointing, calibrators: Mapping[str, Calibrator] | Non
     """The brightest (beam-weighted) transit in a tile, or None."""
     found = find_transits(tile, calibrators, **kwargs)
     return found[0] if found else None
+
+
+def transit_schedule(
+    declination: u.Quantity,
+    start: Time,
+    end: Time,
+    calibrators: Mapping[str, Calibrator] | None = None,
+    *,
+    tile_duration: u.Quantity = C.TILE_DURATION,
+    freq: u.Quantity = 1.4 * u.GHz,
+    min_response: float = DEFAULT_MIN_RESPONSE,
+    location: EarthLocation | None = None,
+) -> list[Transit]:
+    """Every usable calibrator transit at a pointing declination between ``start`` and ``end``.
+
+    For planning and for checking a declination's coverage: each calibrator
+    within reach of the declination crosses the meridian once a sidereal
+    day; its response is that of a tile centred on its transit. The
+    ``tile_id`` of each transit is the ISO time of that tile's start.
+    """
+    from dsa110_resources.conversion.phasing import meridian_centre
+
+    calibrators = DEFAULT_CALIBRATORS if calibrators is None else calibrators
+    sidereal_day = (360 * u.deg / C.SIDEREAL_RATE).to(u.s)
+    origin = meridian_centre(start, declination, location)
+    dec = origin.dec
+    out: list[Transit] = []
+    for cal in _unique_with_flux(calibrators):
+        if abs((cal.coord.dec - dec).to_value(u.deg)) > SEARCH_DEC.to_value(u.deg):
+            continue
+        first = start + (((cal.coord.ra - origin.ra).wrap_at(360 * u.deg)).to(u.rad) / C.SIDEREAL_RATE).to(u.s)
+        tile = TilePointing.from_declination("", first - tile_duration / 2, first + tile_duration / 2,
+                                             declination, location)
+        found = [t for t in find_transits(tile, {cal.name: cal}, freq=freq, min_response=min_response)]
+        if not found:
+            continue
+        when = found[0].transit_time
+        while when <= end:
+            if when >= start:
+                tile_id = (when - tile_duration / 2).utc.isot[:19]
+                out.append(Transit(tile_id, cal.name, when, found[0].flux, found[0].beam_response,
+                                   found[0].offset))
+            when = when + sidereal_day
+    out.sort(key=lambda t: t.transit_time)
+    return out

@@ -1,11 +1,15 @@
 """Flux calibrators DSA-110 uses at meridian transit, as a typed table.
 
 The default list holds the well-known calibrators from the telescope facts
-(1.4 GHz flux densities, J2000 positions). Spectral indices are approximate
-literature values near 1.4 GHz (Perley & Butler 2017 slopes) and exist so a
-model across 1.31-1.50 GHz is not flat; a product that needs better must read
-an operator CSV with :func:`read_calibrator_csv`. 3C454.3 is variable: it has
-no default flux, so any model built from it must be given a measured one.
+(J2000 positions). The four flux standards (3C286, 3C48, 3C147, 3C138) are
+modelled from CASA's Perley-Butler 2017 spectra wherever a model is built
+(:mod:`.flux_standards`); the power laws here are those spectra's value and
+slope at 1.4 GHz (from the paper's coefficients; within 0.1% of the curved
+spectrum over 1.31-1.50 GHz) and serve for ranking transits and for the
+simulator. 0834+555 is a plain power law. 3C454.3 is variable: it has no
+default flux, so any model built from it must be given a measured one.
+Operator lists (the VLA calibrator list, a CSV) are read by
+:mod:`.vla_calibrators`; :mod:`.sources` combines them with these.
 """
 
 from __future__ import annotations
@@ -34,6 +38,13 @@ class Calibrator:
     variable: bool = False
     ref_freq: u.Quantity = REFERENCE_FREQUENCY
 
+    @property
+    def standard(self) -> str | None:
+        """Canonical name when a standard flux model exists for this source (else None)."""
+        from dsa110_resources.catalogs.flux_standards import standard_name
+
+        return standard_name(self.name)
+
     def flux_at(self, freq: u.Quantity) -> u.Quantity:
         if self.flux is None:
             raise ValueError(f"{self.name} is variable and has no flux: supply a measured one")
@@ -50,14 +61,16 @@ def _cal(name, ra, dec, flux, alpha, variable=False):
     )
 
 
-#: Name -> calibrator. Positions and fluxes from shared/dsa110-facts.md.
+#: Name -> calibrator. Positions from shared/dsa110-facts.md (3C138: the VLA
+#: calibrator list); standards' 1.4 GHz flux and slope from Perley & Butler 2017.
 DEFAULT_CALIBRATORS: dict[str, Calibrator] = {
     c.name: c
     for c in (
         _cal("0834+555", 128.7287, 55.5725, 8.8, -0.5),
-        _cal("3C286", 202.7845, 30.5092, 14.9, -0.46),
-        _cal("3C48", 24.4221, 33.1598, 16.0, -0.76),
-        _cal("3C147", 85.6506, 49.8520, 22.5, -0.7),
+        _cal("3C286", 202.7845, 30.5092, 15.08, -0.50),
+        _cal("3C48", 24.4221, 33.1598, 16.26, -0.81),
+        _cal("3C147", 85.6506, 49.8520, 22.17, -0.75),
+        _cal("3C138", 80.2912, 16.6394, 8.56, -0.54),
         # J2254+1608; flat-spectrum blazar whose flux varies by factors of a few.
         _cal("3C454.3", 343.4907, 16.1482, None, -0.1, variable=True),
     )

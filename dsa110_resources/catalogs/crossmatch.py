@@ -22,6 +22,7 @@ from dsa110_resources.catalogs.sky import SkyCatalog
 __all__ = [
     "DEFAULT_MATCH_RADIUS",
     "crossmatch",
+    "pairs_within",
     "nearest_neighbour_separation",
     "is_isolated",
     "is_compact",
@@ -57,6 +58,20 @@ def crossmatch(positions, catalog, radius: u.Quantity = DEFAULT_MATCH_RADIUS) ->
             "separation_arcsec": sep[ok].to_value(u.arcsec),
         }
     )
+
+
+def pairs_within(positions, catalog, radius: u.Quantity) -> pd.DataFrame:
+    """Every (position, catalog entry) pair closer than ``radius``, not only the nearest.
+
+    A source resolved into several components by a finer survey (the lobes of
+    a double seen as one NVSS source) needs all of them: their count says it is
+    resolved, their summed flux is what the coarser beam saw.
+    """
+    pos, cat = _coords(positions), _coords(catalog)
+    if len(pos) == 0 or len(cat) == 0:
+        return pd.DataFrame({"index": [], "catalog_index": [], "separation_arcsec": []})
+    j, i, sep, _ = pos.search_around_sky(cat, radius)  # astropy: (into the argument, into self)
+    return pd.DataFrame({"index": i, "catalog_index": j, "separation_arcsec": sep.to_value(u.arcsec)})
 
 
 def nearest_neighbour_separation(positions) -> u.Quantity:

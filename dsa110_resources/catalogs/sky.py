@@ -201,20 +201,44 @@ def _from_table(get, columns: list[str], ref_freq: u.Quantity, source: str) -> S
     )
 
 
-def read_csv(path: str | Path) -> SkyCatalog:
-    """Read a CSV sky catalog (our format, or any with aliased column names).
+#: Text tables separated by tabs; anything else that is not FITS is CSV.
+TSV_SUFFIXES = (".tsv", ".tab")
+FITS_SUFFIXES = (".fits", ".fit", ".fits.gz")
 
-    A leading ``# ref_freq_hz=<value>`` comment sets the reference frequency.
+
+def is_fits(path: str | Path) -> bool:
+    return str(path).lower().endswith(FITS_SUFFIXES)
+
+
+def read_text_table(path: str | Path):
+    """A CSV or TSV table (by suffix; ``#`` lines are comments) as a DataFrame.
+
+    Errors name the file: an unreadable or empty table is bad input.
     """
     import pandas as pd
 
+    path = Path(path)
+    sep = "\t" if path.suffix.lower() in TSV_SUFFIXES else ","
+    try:
+        df = pd.read_csv(path, comment="#", sep=sep, skipinitialspace=True)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable {'TSV' if sep != ',' else 'CSV'} table ({exc})") from exc
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def read_csv(path: str | Path) -> SkyCatalog:
+    """Read a CSV (or TSV) sky catalog (our format, or any with aliased column names).
+
+    A leading ``# ref_freq_hz=<value>`` comment sets the reference frequency.
+    """
     path = Path(path)
     ref_freq = REFERENCE_FREQUENCY
     with path.open() as fh:
         first = fh.readline()
     if first.startswith("#") and "ref_freq_hz=" in first:
         ref_freq = float(first.split("ref_freq_hz=")[1].split()[0]) * u.Hz
-    df = pd.read_csv(path, comment="#")
+    df = read_text_table(path)
     return _from_table(lambda c: df[c].to_numpy(), list(df.columns), ref_freq, str(path))
 
 
@@ -251,6 +275,6 @@ def read_fits(path: str | Path, hdu: int = 1) -> SkyCatalog:
 def read_catalog(path: str | Path) -> SkyCatalog:
     """Read a sky catalog, choosing the reader from the file extension."""
     path = Path(path)
-    if path.suffix.lower() in (".fits", ".fit", ".fits.gz"):
+    if is_fits(path):
         return read_fits(path)
     return read_csv(path)

@@ -3,7 +3,9 @@
 Launches a partition backfill of ``tile_job`` over GraphQL (the webserver of
 ``dagster dev`` or a deployment), so the daemon runs it exactly like a
 backfill started from the UI: one run per 5-minute window, each window's
-outcome its own. ``--assets`` narrows the chain (e.g. re-image only).
+outcome its own. ``--assets`` narrows the chain (e.g. re-image only);
+``--assets bandpass_solutions`` re-solves the calibrator solutions of the
+hours in the range instead (``calibration_job``, one run per hour).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import urllib.request
 import click
 
 TILE_JOB = "tile_job"
+CALIBRATION_JOB, CALIBRATION_ASSETS = "calibration_job", ("bandpass_solutions",)
 LOCATION, REPOSITORY = "dsa110", "__repository__"
 DONE = ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
 
@@ -52,27 +55,38 @@ def graphql(url: str, query: str, variables: dict | None = None, timeout: float 
     return payload["data"]
 
 
-def window_keys(start: dt.datetime, end: dt.datetime) -> list[str]:
-    """The 5-minute windows starting in [start, end)."""
+def window_keys(start: dt.datetime, end: dt.datetime, job: str = TILE_JOB) -> list[str]:
+    """The partitions of ``job`` starting in [start, end): 5-minute windows, or hours for calibration."""
     from dagster import TimeWindow
 
-    from dsa110_assets.partitions import tile_partitions
+    from dsa110_assets.partitions import hourly_partitions, tile_partitions
 
-    keys = tile_partitions.get_partition_keys_in_time_window(TimeWindow(start, end))
+    partitions, what = (hourly_partitions, "hour") if job == CALIBRATION_JOB else (tile_partitions, "5-minute window")
+    keys = partitions.get_partition_keys_in_time_window(TimeWindow(start, end))
     if not keys:
-        raise click.BadParameter(f"no 5-minute window starts in [{start:%Y-%m-%dT%H:%M}, {end:%Y-%m-%dT%H:%M})"
-                                 f" after the first partition ({tile_partitions.start:%Y-%m-%dT%H:%M})")
+        raise click.BadParameter(f"no {what} starts in [{start:%Y-%m-%dT%H:%M}, {end:%Y-%m-%dT%H:%M})"
+                                 f" after the first partition ({partitions.start:%Y-%m-%dT%H:%M})")
     return keys
 
 
-def launch_backfill(url: str, keys: list[str], assets: list[str], title: str, priority: int | None = None) -> str:
+def job_for(selection: list[str]) -> str:
+    """``calibration_job`` for the calibrator solutions, else ``tile_job``; a mix is refused."""
+    calibration = [a for a in selection if a in CALIBRATION_ASSETS]
+    if calibration and len(calibration) != len(selection):
+        raise click.BadParameter(f"{', '.join(calibration)} is partitioned by hour: backfill it on its own,"
+                                 " then reprocess the tile chain", param_hint="--assets")
+    return CALIBRATION_JOB if calibration else TILE_JOB
+
+
+def launch_backfill(url: str, keys: list[str], assets: list[str], title: str, job: str = TILE_JOB,
+                    priority: int | None = None) -> str:
     """Launch the backfill; its runs at ``priority`` (default: below live tiles)."""
     from dsa110_assets.jobs import BACKFILL_PRIORITY, PRIORITY_TAG
 
     repository = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
-    sets = graphql(url, PARTITION_SETS, {"r": repository, "job": TILE_JOB})["partitionSetsOrError"]
+    sets = graphql(url, PARTITION_SETS, {"r": repository, "job": job})["partitionSetsOrError"]
     if sets["__typename"] != "PartitionSets" or not sets["results"]:
-        raise GraphQLError(f"{TILE_JOB} has no partition set on {url}: {sets}")
+        raise GraphQLError(f"{job} has no partition set on {url}: {sets}")
     params = {
         "selector": {"partitionSetName": sets["results"][0]["name"], "repositorySelector": repository},
         "partitionNames": keys,
@@ -102,7 +116,8 @@ def _utc(value: dt.datetime) -> dt.datetime:
               help="First UTC time (YYYY-MM-DDTHH:MM or a date).")
 @click.option("--end", required=True, type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
               help="End UTC time, exclusive.")
-@click.option("--assets", default="", help="Comma-separated assets of the tile chain [default: all of it].")
+@click.option("--assets", default="", help="Comma-separated assets of the tile chain [default: all of it],"
+              " or bandpass_solutions alone to re-solve the hours' calibrator solutions.")
 @click.option("--url", default="http://127.0.0.1:3000", show_default=True, envvar="DSA110_DAGSTER_URL",
               help="The Dagster webserver.")
 @click.option("--wait/--no-wait", default=False, help="Wait for the backfill and print each window's run.")
@@ -113,11 +128,13 @@ def command(start: dt.datetime, end: dt.datetime, assets: str, url: str, wait: b
     Windows with no data end their run as "no data" (a success); a failed
     window fails only its own run. Exits non-zero with --wait if any window failed.
     """
-    keys = window_keys(_utc(start), _utc(end))
     selection = [a.strip() for a in assets.split(",") if a.strip()]
+    job = job_for(selection)
+    keys = window_keys(_utc(start), _utc(end), job)
     title = f"dsa110 backfill {keys[0]} .. {keys[-1]}" + (f" ({', '.join(selection)})" if selection else "")
-    backfill_id = launch_backfill(url, keys, selection, title)
-    click.echo(f"backfill {backfill_id}: {len(keys)} window(s) {keys[0]} .. {keys[-1]}")
+    backfill_id = launch_backfill(url, keys, selection, title, job)
+    click.echo(f"backfill {backfill_id}: {len(keys)} {'hour' if job == CALIBRATION_JOB else 'window'}(s)"
+               f" {keys[0]} .. {keys[-1]}")
     click.echo(f"  {url.rstrip('/')}/runs/b/{backfill_id}")
     if not wait:
         return

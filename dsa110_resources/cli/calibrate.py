@@ -14,9 +14,11 @@ from ._common import data_root_option, db_url_option
 @click.argument("ms", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--calibrator", help="Calibrator name (default: the brightest beam-weighted transit in the tile).")
 @click.option("--calibrators", "calibrator_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Calibrator list: CSV (name,ra_deg,dec_deg,flux_jy,...) or the NRAO VLA calibrator list.")
+              help="Calibrator list: CSV (name,ra_deg,dec_deg,flux_jy,...) or the NRAO VLA calibrator list "
+                   "[default: DSA110_CALIBRATOR_LIST].")
 @click.option("--field-catalog", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Also model catalog sources in the beam (CSV/FITS sky catalog).")
+              help="Also model catalog sources in the beam (CSV/FITS sky catalog); its bright compact sources "
+                   "are calibrators too [calibrators only, default: DSA110_SKY_CATALOG].")
 @click.option("--field-flux-limit", type=float, default=10.0, show_default=True,
               help="Apparent flux limit (mJy) of --field-catalog sources.")
 @click.option("--rfi", type=click.Choice(["aoflagger", "tfcrop", "rflag", "none"]), default="aoflagger",
@@ -43,11 +45,16 @@ def command(ms, calibrator, calibrator_csv, field_catalog, field_flux_limit, rfi
     from dsa110_resources.calibration.skymodel import ModelError, sources_in_beam
     from dsa110_resources.calibration.solve import NoReferenceAntenna
     from dsa110_resources.casa import CasaTaskError
-    from dsa110_resources.catalogs.vla_calibrators import read_calibrator_list
+    from dsa110_resources.catalogs.sources import CalibratorSources
     from dsa110_resources.db import ProductsDB
     from dsa110_resources.stores import StorageTiers, layout
 
-    calibrators = read_calibrator_list(calibrator_csv) if calibrator_csv else None
+    # The same sources the Dagster assets use (catalogs.sources), options over the environment.
+    catalogs = CalibratorSources.from_env(calibrator_list=calibrator_csv, sky_catalog=field_catalog)
+    try:
+        calibrators = catalogs.calibrators()
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
     if calibrator is None:
         transits = find_transits(TilePointing.from_ms(ms), calibrators)
         if not transits:
@@ -83,3 +90,6 @@ def command(ms, calibrator, calibrator_csv, field_catalog, field_flux_limit, rfi
         click.echo(f"{caltype}: {path}  id={result.table_ids.get(caltype)}  "
                    f"flagged={figures['flagged_fraction']:.3f} snr={figures['median_snr']:.1f} "
                    f"outliers={json.dumps(sorted(figures['outliers']))}")
+    if result.rejected:
+        raise click.ClickException("retired by the QA gates (never applied): " + "; ".join(
+            f"{caltype}: {', '.join(problems)}" for caltype, problems in result.rejected.items()))

@@ -26,6 +26,8 @@ import click
 @click.option("--baseline-averaging", type=float, default=None,
               help="WSClean baseline-dependent averaging in wavelengths; 0: off "
                    "[default: the longest baseline's uv motion in one integration].")
+@click.option("--subbands", "subband_images", type=int, default=None,
+              help="WSClean sub-band images, deconvolved jointly (1: one band) [default 4].")
 @click.option("--data-column", default=None, help="MS column [default: CORRECTED_DATA if it holds data, else DATA].")
 @click.option("--pb-limit", type=float, default=None, help="Blank the corrected image below this beam level [0.2].")
 @click.option("--tile-id", default=None, help="Tile id for the headers [default: from the MS name].")
@@ -35,7 +37,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the QA as JSON.")
 @click.option("-v", "--verbose", is_flag=True)
 def command(ms, out_prefix, backend, size, cell, weighting, robust, niter, threshold_sigma, mask_sigma,
-            uv_min, baseline_averaging, data_column, pb_limit, tile_id, caltables, truth, as_json, verbose):
+            uv_min, baseline_averaging, subband_images, data_column, pb_limit, tile_id, caltables, truth, as_json, verbose):
     """Image the Measurement Set MS (one tile) and print its QA figures."""
     import astropy.units as u
 
@@ -44,7 +46,8 @@ def command(ms, out_prefix, backend, size, cell, weighting, robust, niter, thres
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     params = ImagingParams().with_overrides(
         size=size, cell=cell, weighting=weighting, robust=robust, niter=niter, threshold_sigma=threshold_sigma,
-        mask_sigma=mask_sigma, uv_min=uv_min, baseline_averaging=baseline_averaging, data_column=data_column, pb_limit=pb_limit,
+        mask_sigma=mask_sigma, uv_min=uv_min, baseline_averaging=baseline_averaging, subband_images=subband_images, data_column=data_column,
+        pb_limit=pb_limit,
     )
     references = expected = None
     if truth is not None:

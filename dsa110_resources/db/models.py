@@ -173,7 +173,33 @@ class Image(Base):
     bpa_deg: Mapped[float | None] = mapped_column(Float)
     qa: Mapped[dict[str, Any] | None]
     is_valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    # 1 for a tile's first imaging; each reprocess adds one (older ones: ImageHistory)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    code_version: Mapped[str | None] = mapped_column(String(64))  # the Dagster asset's code version
+    run_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ImageHistory(Base):
+    """An image product that a reprocess replaced: its record, kept (the file is gone)."""
+
+    __tablename__ = "image_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tile_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    path: Mapped[str] = mapped_column(String(1024))  # where it was
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    code_version: Mapped[str | None] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    backend: Mapped[str | None] = mapped_column(String(16))
+    noise_jy: Mapped[float | None] = mapped_column(Float)
+    peak_jy: Mapped[float | None] = mapped_column(Float)
+    dynamic_range: Mapped[float | None] = mapped_column(Float)
+    qa: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime]  # when the replaced product was made
+    superseded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    superseded_by: Mapped[str | None] = mapped_column(String(1024))  # path of its replacement
 
 
 class ForcedPhotometry(Base):
@@ -207,19 +233,49 @@ class ForcedPhotometry(Base):
 
 
 class FluxCorrection(Base):
-    """Per-epoch flux-scale correction from the reference sources."""
+    """Flux-scale correction of one tile (or epoch) and band, from the reference sources inside it.
+
+    ``day`` is the UTC date of the tile (the daily partition that wrote it);
+    chi2_nu is the references' scatter about the correction in units of their
+    errors, ref_spread how widely they sample the field (1 = like all sources).
+    """
 
     __tablename__ = "flux_corrections"
     __table_args__ = (Index("ux_flux_correction_epoch_band", "epoch_mjd", "band", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     day: Mapped[str] = mapped_column(String(10), index=True)
+    tile_id: Mapped[str | None] = mapped_column(String(32), index=True)
     epoch_mjd: Mapped[float] = mapped_column(Float)
     band: Mapped[str] = mapped_column(String(16), default="full")
     correction: Mapped[float] = mapped_column(Float)
     correction_err: Mapped[float] = mapped_column(Float)
     n_references: Mapped[int] = mapped_column(Integer)
+    chi2_nu: Mapped[float | None] = mapped_column(Float)
+    ref_spread: Mapped[float | None] = mapped_column(Float)
     reference_ids: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TransitFlux(Base):
+    """A source's normalised flux over one transit (its tiles of one day combined).
+
+    The light curve the variability metrics and the ESE search use; the tile
+    measurements behind it are the forced_photometry rows of that source and day.
+    """
+
+    __tablename__ = "transit_fluxes"
+    __table_args__ = (Index("ux_transit_source_band_day", "source_id", "band", "day", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(String(64))
+    band: Mapped[str] = mapped_column(String(16), default="full")
+    day: Mapped[str] = mapped_column(String(10), index=True)  # UTC date of the transit
+    epoch_mjd: Mapped[float] = mapped_column(Float)  # weighted mean epoch of its tiles
+    flux_jy: Mapped[float] = mapped_column(Float)
+    flux_err_jy: Mapped[float] = mapped_column(Float)
+    n_tiles: Mapped[int] = mapped_column(Integer)
+    chi2_nu: Mapped[float | None] = mapped_column(Float)  # tiles about their mean
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -282,4 +338,138 @@ class Mosaic(Base):
     noise_jy: Mapped[float | None] = mapped_column(Float)
     coverage: Mapped[float | None] = mapped_column(Float)
     qa: Mapped[dict[str, Any] | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MasterCatalogVersion(Base):
+    """One build of the master source catalog: its inputs, parameters and counts.
+
+    Builds are never edited: a rebuild adds a version, and readers take the
+    newest unless they ask for one (light curves keep the version they used).
+    """
+
+    __tablename__ = "master_catalog_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    n_sources: Mapped[int] = mapped_column(Integer)
+    n_reference: Mapped[int] = mapped_column(Integer)
+    # {"nvss": {"path", "sha256", "bytes", "rows_read", "rows_kept", "columns", "freq_hz"}, ...}
+    inputs: Mapped[dict[str, Any]]
+    parameters: Mapped[dict[str, Any]]  # match radius, flag thresholds, code version
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class MasterSource(Base):
+    """A source of the master catalog: NVSS position and flux, plus what VLASS/FIRST add.
+
+    Flags for choosing flux references (plain booleans, one question each):
+    ``compact`` positive evidence of being unresolved, ``resolved`` positive
+    evidence of extent (neither when nothing measured a size), ``isolated``
+    no other NVSS source within the isolation radius, ``confused`` a neighbour
+    bright enough to bias a forced flux within the confusion radius,
+    ``reference`` all of compact, isolated, not confused and bright enough.
+    """
+
+    __tablename__ = "master_sources"
+    __table_args__ = (
+        Index("ux_master_version_source", "version_id", "source_id", unique=True),
+        Index("ix_master_version_dec_ra", "version_id", "dec_deg", "ra_deg"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("master_catalog_versions.id", ondelete="CASCADE"))
+    source_id: Mapped[str] = mapped_column(String(64))
+    ra_deg: Mapped[float] = mapped_column(Float)
+    dec_deg: Mapped[float] = mapped_column(Float)
+    ra_err_arcsec: Mapped[float | None] = mapped_column(Float)
+    dec_err_arcsec: Mapped[float | None] = mapped_column(Float)
+    flux_jy: Mapped[float] = mapped_column(Float)  # NVSS integrated, 1.4 GHz
+    flux_err_jy: Mapped[float | None] = mapped_column(Float)
+    major_arcsec: Mapped[float | None] = mapped_column(Float)  # NVSS deconvolved
+    minor_arcsec: Mapped[float | None] = mapped_column(Float)
+    pa_deg: Mapped[float | None] = mapped_column(Float)
+    first_flux_jy: Mapped[float | None] = mapped_column(Float)  # sum of FIRST components in the radius
+    first_n: Mapped[int] = mapped_column(Integer, default=0)
+    vlass_flux_jy: Mapped[float | None] = mapped_column(Float)  # sum of VLASS components in the radius
+    vlass_flux_err_jy: Mapped[float | None] = mapped_column(Float)
+    vlass_n: Mapped[int] = mapped_column(Integer, default=0)
+    alpha: Mapped[float | None] = mapped_column(Float)  # S ~ nu^alpha, NVSS 1.4 GHz to VLASS 3 GHz
+    alpha_err: Mapped[float | None] = mapped_column(Float)
+    nearest_arcsec: Mapped[float | None] = mapped_column(Float)  # nearest other NVSS source
+    compact: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    isolated: Mapped[bool] = mapped_column(Boolean, default=False)
+    confused: Mapped[bool] = mapped_column(Boolean, default=False)
+    reference: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class NewSource(Base):
+    """A source found blind in the survey with no master-catalog counterpart."""
+
+    __tablename__ = "new_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    ra_deg: Mapped[float] = mapped_column(Float)  # error-weighted mean of its detections
+    dec_deg: Mapped[float] = mapped_column(Float)
+    ra_err_arcsec: Mapped[float] = mapped_column(Float)
+    dec_err_arcsec: Mapped[float] = mapped_column(Float)
+    first_seen_mjd: Mapped[float] = mapped_column(Float, index=True)
+    first_image: Mapped[str] = mapped_column(String(1024))
+    last_seen_mjd: Mapped[float] = mapped_column(Float)
+    n_detections: Mapped[int] = mapped_column(Integer)
+    max_snr: Mapped[float] = mapped_column(Float)
+    peak_flux_jy: Mapped[float] = mapped_column(Float)  # brightest detection, beam-corrected
+    # Peak flux of the first detection over the rms of the deepest earlier
+    # image covering the position (VAST's "new high sigma"); null: no earlier image.
+    new_sigma: Mapped[float | None] = mapped_column(Float)
+    n_prior_images: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new | confirmed | rejected
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SourceMeasurement(Base):
+    """A blind detection on an image, or a forced flux where an expected source was not detected.
+
+    Detections carry the finder's fit; forced rows (``forced``) the beam-weighted
+    flux at the master-catalog (or new-source) position. ``master_source_id`` /
+    ``new_source_id`` say which source a row belongs to (both null: unassociated,
+    e.g. a mosaic detection outside the catalog's coverage).
+    """
+
+    __tablename__ = "source_measurements"
+    __table_args__ = (
+        Index("ix_measurement_image", "image_path"),
+        Index("ix_measurement_master_epoch", "master_source_id", "epoch_mjd"),
+        Index("ix_measurement_new_epoch", "new_source_id", "epoch_mjd"),
+        Index("ix_measurement_epoch", "epoch_mjd"),
+    )
+
+    id: Mapped[int] = mapped_column(BigID, primary_key=True, autoincrement=True)
+    image_path: Mapped[str] = mapped_column(String(1024))
+    image_kind: Mapped[str] = mapped_column(String(16))  # tile | hourly | nightly
+    tile_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    epoch_mjd: Mapped[float] = mapped_column(Float)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    ra_deg: Mapped[float] = mapped_column(Float)
+    dec_deg: Mapped[float] = mapped_column(Float)
+    ra_err_arcsec: Mapped[float | None] = mapped_column(Float)
+    dec_err_arcsec: Mapped[float | None] = mapped_column(Float)
+    peak_jy: Mapped[float] = mapped_column(Float)  # beam-corrected (Jy/beam)
+    peak_err_jy: Mapped[float] = mapped_column(Float)
+    flux_jy: Mapped[float | None] = mapped_column(Float)  # integrated, beam-corrected; forced: = peak
+    flux_err_jy: Mapped[float | None] = mapped_column(Float)
+    major_arcsec: Mapped[float | None] = mapped_column(Float)
+    minor_arcsec: Mapped[float | None] = mapped_column(Float)
+    pa_deg: Mapped[float | None] = mapped_column(Float)
+    local_rms_jy: Mapped[float] = mapped_column(Float)  # apparent (image-plane) rms
+    snr: Mapped[float] = mapped_column(Float)  # apparent peak / local rms
+    pb_gain: Mapped[float] = mapped_column(Float)
+    master_source_id: Mapped[str | None] = mapped_column(String(64))
+    master_version_id: Mapped[int | None] = mapped_column(Integer)
+    new_source_id: Mapped[int | None] = mapped_column(ForeignKey("new_sources.id", ondelete="SET NULL"))
+    separation_arcsec: Mapped[float | None] = mapped_column(Float)
+    de_ruiter: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import astropy.units as u
@@ -25,7 +25,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 
 from . import tclean as tclean_backend
 from . import wsclean as wsclean_backend
-from .fits_products import ProductContext, plane, product_path, restoring_beam, stamp, write_fits
+from .fits_products import ProductContext, plane, product_path, restoring_beam, stamp, subband_kind, write_fits
 from .msinfo import TileObservation
 from .params import ImageGrid, ImagingParams, MsExtent, choose_data_column, resolve
 from .primary_beam import correct
@@ -49,7 +49,7 @@ class ImageResult:
     backend: str
     grid: ImageGrid
     data_column: str
-    products: dict[str, Path]  # kind -> FITS path (image, residual, pbcor, pb)
+    products: dict[str, Path]  # kind -> FITS path (image, residual, pbcor, pb; image-sbN, pb-sbN)
     qa: ImageQA
     backend_seconds: float
     total_seconds: float
@@ -137,6 +137,8 @@ def _write_products(raw, observation, backend, grid, params, data_column, caltab
         products[kind] = write_fits(
             product_path(out_prefix, kind), data.reshape(cube.shape), stamp(header, kind, context, beam)
         )
+    for index, path in enumerate(raw.subbands):
+        products.update(_subband_products(path, index, context, out_prefix, params))
     qa = measure(image, residual, pb, wcs, beam, params.pb_limit, references, expected_noise)
     preview_path = None
     if want_preview:
@@ -146,3 +148,42 @@ def _write_products(raw, observation, backend, grid, params, data_column, caltab
             pbcor, Path(f"{out_prefix}.preview.png"), title=f"{observation.tile_id} {backend}", noise=None
         )
     return ImageResult(observation, backend, grid, data_column, products, qa, raw.seconds, 0.0, preview_path)
+
+
+def _subband_products(path: Path, index: int, context: ProductContext, out_prefix: Path,
+                      params: ImagingParams) -> dict[str, Path]:
+    """The restored image of one sub-band and its own primary beam (the beam
+    narrows across the band as 1/frequency: ~13% from edge to edge), stamped
+    with the sub-band's channels. A sub-band with no channel carrying data
+    (missing subband files) has no products."""
+    with fits.open(path) as hdul:
+        header = hdul[0].header.copy()
+        cube = np.asarray(hdul[0].data, dtype=np.float32)
+    axis = next((i for i in range(1, header["NAXIS"] + 1) if str(header.get(f"CTYPE{i}", "")).upper() == "FREQ"), None)
+    if axis is None:
+        raise ValueError(f"{path}: sub-band image has no FREQ axis")
+    centre, width = header[f"CRVAL{axis}"], abs(header[f"CDELT{axis}"])
+    obs = context.observation
+    freqs = obs.frequencies.to_value(u.Hz)
+    inside = np.abs(freqs - centre) <= width / 2 * (1 + 1e-9)
+    if not inside.any():
+        log.info("sub-band %d (%.1f MHz) of %s holds no data; no products", index, centre / 1e6, obs.tile_id)
+        return {}
+    sub_obs = replace(obs, frequencies=obs.frequencies[inside], bandwidth=obs.bandwidth * inside.sum() / inside.size)
+    # The image is the sky at the mean frequency of the channels with data,
+    # not at the sub-band's nominal centre (they differ when subbands are missing).
+    header[f"CRVAL{axis}"] = (float(freqs[inside].mean()), "[Hz] mean of channels with data")
+    sub_context = replace(context, observation=sub_obs,
+                          history=(*context.history, f"sub-band {index}: {centre / 1e6:.3f} MHz, {width / 1e6:.3f} MHz wide"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(header)
+    image = plane(cube)
+    pb = sub_obs.beam(params).on_grid(wcs, image.shape)
+    beam = restoring_beam(header)
+    out = {}
+    for kind, data in (("image", image), ("pb", pb)):
+        name = subband_kind(kind, index)
+        out[name] = write_fits(product_path(out_prefix, name), data.reshape(cube.shape),
+                               stamp(header, name, sub_context, beam))
+    return out

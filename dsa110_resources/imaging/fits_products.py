@@ -26,6 +26,23 @@ from .params import ImagingParams
 
 #: Product kinds and their units (the DB's Image.kind vocabulary).
 PRODUCT_UNITS = {"image": "Jy/beam", "residual": "Jy/beam", "pbcor": "Jy/beam", "pb": "", "model": "Jy/pixel"}
+#: Per-sub-band products are ``<kind>-sb<N>`` of these kinds (N from 0, low to high frequency).
+SUBBAND_KINDS = ("image", "pb")
+
+
+def subband_kind(kind: str, index: int) -> str:
+    if kind not in SUBBAND_KINDS:
+        raise ValueError(f"no sub-band product of kind {kind!r}; sub-band kinds: {SUBBAND_KINDS}")
+    return f"{kind}-sb{index}"
+
+
+def base_kind(kind: str) -> str:
+    """``image`` for ``image-sb2``; the kind itself otherwise (unknown kinds raise)."""
+    base, _, index = kind.partition("-sb")
+    if base not in PRODUCT_UNITS or (index and (base not in SUBBAND_KINDS or not index.isdigit())):
+        raise ValueError(f"unknown product kind {kind!r}; known: {sorted(PRODUCT_UNITS)} "
+                         f"and <{'|'.join(SUBBAND_KINDS)}>-sb<N>")
+    return base
 
 
 @dataclass(frozen=True)
@@ -42,8 +59,7 @@ class ProductContext:
 
 def product_path(out_prefix: str | Path, kind: str) -> Path:
     """``<prefix>.<kind>.fits``, matching stores.layout.image_path."""
-    if kind not in PRODUCT_UNITS:
-        raise ValueError(f"unknown product kind {kind!r}; known: {sorted(PRODUCT_UNITS)}")
+    base_kind(kind)
     return Path(f"{out_prefix}.{kind}.fits")
 
 
@@ -62,7 +78,7 @@ def stamp(header: fits.Header, kind: str, context: ProductContext, beam: tuple |
     """A copy of ``header`` with the product vocabulary filled in."""
     obs = context.observation
     h = header.copy()
-    h["BUNIT"] = (PRODUCT_UNITS[kind], "pixel unit")
+    h["BUNIT"] = (PRODUCT_UNITS[base_kind(kind)], "pixel unit")
     if beam is not None:
         bmaj, bmin, bpa = beam
         h["BMAJ"] = (bmaj.to_value(u.deg), "[deg] restoring beam major axis FWHM")
@@ -72,7 +88,7 @@ def stamp(header: fits.Header, kind: str, context: ProductContext, beam: tuple |
     h["INSTRUME"] = (C.TELESCOPE_NAME, "instrument")
     h["OBJECT"] = (obs.tile_id, "tile id")
     h["TILEID"] = (obs.tile_id, "tile id (first file timestamp)")
-    h["IMAGTYPE"] = (kind, "image | residual | pbcor | pb | model")
+    h["IMAGTYPE"] = (kind, "image | residual | pbcor | pb | model, -sbN: sub-band N")
     h["TIMESYS"] = "UTC"
     h["DATE-OBS"] = (obs.start_time.utc.isot, "tile start (UTC)")
     h["MJD-OBS"] = (obs.start_time.utc.mjd, "[d] tile start (UTC)")
@@ -100,7 +116,7 @@ def stamp(header: fits.Header, kind: str, context: ProductContext, beam: tuple |
     h["MSNAME"] = (obs.ms.name, "Measurement Set imaged")
     for line in context.history:
         h.add_history(line)
-    if kind == "pb":
+    if base_kind(kind) == "pb":
         for key in ("BMAJ", "BMIN", "BPA"):
             h.remove(key, ignore_missing=True)
     return h

@@ -78,6 +78,15 @@ class ImagingParams:
     # WSClean w-gridder accuracy: 1e-3 changes a full-tile image by 2% of the
     # thermal noise (rms) against 1e-4, and grids ~25% faster.
     wgridder_accuracy: float = 1e-3
+    # Multi-frequency synthesis over this many equal sub-bands of the 187-MHz
+    # band (13% fractional), deconvolved jointly with a polynomial spectrum of
+    # ``spectral_terms`` terms (WSClean -channels-out/-join-channels/
+    # -fit-spectral-pol): the full-band image no longer assumes a flat
+    # spectrum, and the sub-band images (kept with their own primary beams,
+    # kinds image-sbN and pb-sbN) give the light curves a spectrum per epoch
+    # for the ESE chromaticity test. 1: one band, one term (tclean always).
+    subband_images: int = 4
+    spectral_terms: int = 2
     data_column: str | None = None  # None: CORRECTED_DATA when it holds data, else DATA
     pb_limit: float = C.PRIMARY_BEAM_LIMIT  # corrected image is NaN where the beam is lower
     pb_time_samples: int = 9  # hour angles sampled across the tile for the averaged beam

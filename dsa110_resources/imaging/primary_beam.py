@@ -243,6 +243,21 @@ class DriftScanBeam:
         power = (self.model or beam_model()).power(sin_theta[..., None], freqs)
         return power.mean(axis=(-2, -1))
 
+    def variation(self, coords: SkyCoord) -> np.ndarray:
+        """Rms over the tile of the (band-averaged) power response about its tile average.
+
+        A source's apparent flux changes this much while it drifts through the
+        beam; CLEAN models a constant source, so this part of a bright source
+        stays in the residual (see imaging.noise_gate).
+        """
+        track = self.pointing_track()
+        ra = np.asarray(coords.icrs.ra.to_value(u.rad))[..., None]
+        dec = np.asarray(coords.icrs.dec.to_value(u.rad))[..., None]
+        sin_theta = _sin_separation(ra, dec, track.ra.to_value(u.rad), track.dec.to_value(u.rad))
+        freqs = self.sample_frequencies().to_value(u.Hz)
+        power = (self.model or beam_model()).power(sin_theta[..., None], freqs).mean(axis=-1)
+        return power.std(axis=-1)
+
     def on_grid(self, wcs: WCS, shape: tuple[int, int]) -> np.ndarray:
         """The averaged beam on an image grid (ny, nx), float32.
 

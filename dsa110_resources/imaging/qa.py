@@ -132,6 +132,7 @@ class ImageQA:
     expected_noise_jy: float | None = None
     noise_ratio: float | None = None  # measured / expected
     recovery: RecoveryStats | None = None
+    noise_gate: dict | None = None  # the gate's expectation (imaging.noise_gate.NoiseExpectation)
 
     def as_dict(self) -> dict:
         return asdict(self)

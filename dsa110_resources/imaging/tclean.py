@@ -98,7 +98,11 @@ def _tclean_and_export(args: dict, exports: dict) -> dict:
 
 def run(ms: Path, workdir: Path, grid: ImageGrid, params: ImagingParams, data_column: str,
         channel_ranges=()) -> RawImages:
-    """Image ``ms`` with tclean in ``workdir``; returns exported FITS outputs."""
+    """Image ``ms`` with tclean in ``workdir``; returns exported FITS outputs.
+
+    One band, one spectral term: ``params.subband_images`` is WSClean's
+    (tclean would need a cube or mtmfs run per product); no sub-band products.
+    """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     imagename = str(workdir / "tclean")

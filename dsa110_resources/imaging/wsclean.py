@@ -36,6 +36,7 @@ class RawImages:
     model: Path | None
     seconds: float
     log_text: str = ""
+    subbands: tuple[Path, ...] = ()  # restored sub-band images (each header has its frequency)
 
 
 def available() -> bool:
@@ -66,6 +67,12 @@ def command(ms: Path, name: str, grid: ImageGrid, params: ImagingParams, data_co
     # The w-gridder: accurate w-correction over the 4 deg field, and faster
     # here than WSClean's w-stacking (measured on a full tile).
     cmd += ["-use-wgridder", "-wgridder-accuracy", f"{params.wgridder_accuracy:g}"]
+    if params.subband_images > 1:
+        # Joined-channel deconvolution: peaks found on the summed image, each
+        # component's spectrum fitted across the sub-bands.
+        cmd += ["-channels-out", str(params.subband_images), "-join-channels"]
+        if params.spectral_terms > 1:
+            cmd += ["-fit-spectral-pol", str(min(params.spectral_terms, params.subband_images))]
     if params.mask_sigma and params.mask_sigma > params.threshold_sigma:
         cmd += ["-auto-mask", f"{params.mask_sigma:g}"]
     if (uv_min := params.uv_min_wavelengths()) is not None:
@@ -104,10 +111,15 @@ def run(ms: Path, workdir: Path, grid: ImageGrid, params: ImagingParams, data_co
     seconds = time.perf_counter() - started
     output = (done.stdout or "") + (done.stderr or "")
     (workdir / "wsclean.log").write_text(output)
-    image, residual, model = (workdir / f"{name}-{kind}.fits" for kind in ("image", "residual", "model"))
-    if done.returncode != 0 or not image.exists():
+    # With sub-bands WSClean names the full-band products <name>-MFS-<kind>
+    # and the sub-bands <name>-<NNNN>-<kind>.
+    full = f"{name}-MFS" if params.subband_images > 1 else name
+    image, residual, model = (workdir / f"{full}-{kind}.fits" for kind in ("image", "residual", "model"))
+    subbands = tuple(workdir / f"{name}-{i:04d}-image.fits" for i in range(params.subband_images)) \
+        if params.subband_images > 1 else ()
+    if done.returncode != 0 or not image.exists() or not all(p.exists() for p in subbands):
         tail = "\n".join(output.strip().splitlines()[-15:])
         raise WSCleanError(f"WSClean failed on {ms} (exit code {done.returncode}):\n{tail}")
     if not residual.exists():
         residual = image  # niter 0: nothing was cleaned, the image is its own residual
-    return RawImages(image, residual, model if model.exists() else None, seconds, output)
+    return RawImages(image, residual, model if model.exists() else None, seconds, output, subbands)

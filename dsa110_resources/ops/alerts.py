@@ -81,6 +81,8 @@ def findings(health: Health, limits: Thresholds) -> list[Finding]:
                                  f"({disk.free_bytes / 1e9:.1f} GB; limit {limits.min_free_fraction:.0%})"))
     if health.calibration_problem:
         found.append(Finding("calibration", "critical", health.calibration_problem.replace("\n", " ")))
+    if health.bandpass_carried:
+        found.append(Finding("bandpass_age", "warning", health.bandpass_carried))
     if health.quarantined_last_hour > limits.max_quarantined_per_hour:
         found.append(Finding("quarantine_rate", "warning",
                              f"{health.quarantined_last_hour} tiles quarantined in the last hour "

@@ -12,10 +12,16 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import astropy.units as u
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from dsa110_resources.calibration.registry import NoValidCalibration, lookup_table
+from dsa110_resources.calibration.registry import (
+    NoValidCalibration,
+    ValidityPolicy,
+    bandpass_for_gains,
+    lookup_table,
+)
 from dsa110_resources.db.models import CalibrationTable, Image, SubbandFile, Tile
 from dsa110_resources.stores.tiers import StorageTiers, free_bytes
 
@@ -51,6 +57,7 @@ class Health:
     last_image: dict | None = None  # tile_id, path, created_at
     last_calibration: dict | None = None  # caltype, path, solved_for, age_hours
     calibration_problem: str | None = None  # why no valid B/G tables cover ``now``
+    bandpass_carried: str | None = None  # the bandpass in use is carried forward past its window
     quarantined_last_hour: int = 0
     disks: list[DiskLevel] = field(default_factory=list)
     measures_problem: str | None = None
@@ -153,6 +160,17 @@ def _database_figures(health: Health, db, files: list[Path]) -> None:
             lookup_table(db, caltype, now)
         except NoValidCalibration as exc:
             missing.update(exc.missing)
+    if "B" in missing:  # no transit lately: sky-model gains may still run on a carried bandpass
+        try:
+            carried = bandpass_for_gains(db, now, warn=False)
+        except NoValidCalibration:
+            pass
+        else:
+            del missing["B"]
+            limit = ValidityPolicy().max_bandpass_age.to_value(u.hour)
+            health.bandpass_carried = (
+                f"bandpass carried forward: {carried.path} solved {carried.age_hours:.1f} h ago, past its "
+                f"window (limit {limit:g} h, DSA110_BANDPASS_MAX_AGE_HOURS); no usable calibrator transit since")
     if missing:
         lines = str(NoValidCalibration(now.replace(microsecond=0), missing)).splitlines()
         health.calibration_problem = lines[0] + " " + "; ".join(line.strip() for line in lines[1:])

@@ -27,6 +27,7 @@ def plot_light_curve(
     title: str | None = None,
     candidate: pd.Series | dict | None = None,
     normalised: bool | None = None,
+    tiles: pd.DataFrame | None = None,
 ) -> Path:
     """Plot one source's light curve (all bands) to a PNG and return its path.
 
@@ -34,11 +35,20 @@ def plot_light_curve(
     flux_err_jy, optionally norm_flux_jy/norm_flux_err_jy). normalised=None
     plots normalised fluxes when present. candidate: an ESE match (t0_mjd,
     duration_days, depth): the dip window is shaded and the template drawn.
+    tiles: the per-tile measurements behind per-transit rows (norm_flux_jy,
+    norm_flux_err_jy), drawn faintly underneath; rows are then taken as
+    normalised transit fluxes.
     """
+    if tiles is not None:
+        normalised = False
     if normalised is None:
         normalised = "norm_flux_jy" in rows.columns and rows["norm_flux_jy"].notna().any()
     fcol, ecol = ("norm_flux_jy", "norm_flux_err_jy") if normalised else ("flux_jy", "flux_err_jy")
     fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    if tiles is not None and len(tiles):
+        ok = tiles["norm_flux_jy"].notna()
+        ax.errorbar(tiles["epoch_mjd"][ok], tiles["norm_flux_jy"][ok] * 1e3, yerr=tiles["norm_flux_err_jy"][ok] * 1e3,
+                    fmt=".", ms=2, color="0.6", alpha=0.6, capsize=0, label="tiles")
     bands = rows["band"].unique() if "band" in rows.columns else [None]
     for band in bands:
         sel = rows if band is None else rows[rows["band"] == band]
@@ -54,7 +64,7 @@ def plot_light_curve(
         t = np.linspace(t0 - dur, t0 + dur, 400)
         ax.plot(t, 1e3 * level * (1 + depth * ese_template((t - t0) / dur)), "r-", lw=1, label="ESE template")
     ax.set_xlabel("MJD")
-    ax.set_ylabel(("normalised " if normalised else "") + "flux density (mJy)")
+    ax.set_ylabel(("normalised " if normalised or tiles is not None else "") + "flux density (mJy)")
     if title:
         ax.set_title(title)
     ax.legend(fontsize=8)

@@ -3,9 +3,9 @@
     incoming/YYYY-MM-DD/<ts>_sbNN.hdf5     raw subband files (flat incoming/ too)
     ms/{science,calibrators,failed}/YYYY-MM-DD/<tile>.ms
     caltables/YYYY-MM-DD/<tile>.{kcal,bcal,gcal}
-    images/YYYY-MM-DD/<tile>.<kind>.fits
+    images/YYYY-MM-DD/<tile>.<kind>.fits   (reprocessed: <tile>.v<N>.<kind>.fits)
     mosaics/{hourly,nightly}/...
-    photometry/   qa/YYYY-MM-DD/   state/ (products DB)   quarantine/
+    photometry/   sources/{tiles,hourly,daily}/   qa/YYYY-MM-DD/   state/ (products DB)   quarantine/
 
 Functions return paths *relative* to the data root; ``StorageTiers`` confines
 them. Tile ids are the tile's earliest file timestamp, ``YYYY-MM-DDTHH:MM:SS``.
@@ -42,8 +42,11 @@ def caltable_path(tile_id: str, caltype: str) -> PurePosixPath:
     return PurePosixPath("caltables", tile_date(tile_id), f"{tile_id}.{caltype}")
 
 
-def image_path(tile_id: str, kind: str) -> PurePosixPath:
-    return PurePosixPath("images", tile_date(tile_id), f"{tile_id}.{kind}.fits")
+def image_path(tile_id: str, kind: str, version: int = 1) -> PurePosixPath:
+    """A tile's image product; a reprocess (version 2, 3, ...) is published beside it
+    as ``<tile>.v<N>.<kind>.fits`` so the database can switch a tile's products at once."""
+    stem = tile_id if version <= 1 else f"{tile_id}.v{version}"
+    return PurePosixPath("images", tile_date(tile_id), f"{stem}.{kind}.fits")
 
 
 def qa_path(tile_id: str, name: str) -> PurePosixPath:
@@ -84,9 +87,32 @@ def lightcurves_path(day: str) -> PurePosixPath:
     return PurePosixPath("photometry", "daily", f"{day}.lightcurves.parquet")
 
 
+def _file_safe(name: str) -> str:
+    """A source name as a file name: anything but letters, digits and +-._ becomes _."""
+    return "".join(c if c.isalnum() or c in "+-._" else "_" for c in name)
+
+
 def candidate_plot_path(day: str, source_id: str) -> PurePosixPath:
-    safe = "".join(c if c.isalnum() or c in "+-._" else "_" for c in source_id)
-    return PurePosixPath("qa", day, "candidates", f"{safe}.png")
+    return PurePosixPath("qa", day, "candidates", f"{_file_safe(source_id)}.png")
+
+
+def sources_path(image_label: str, kind: str = "tiles") -> PurePosixPath:
+    """Blind-source table of one image (Parquet): a tile id, or a mosaic label starting with its date."""
+    if kind not in ("tiles", "hourly", "nightly", "daily"):
+        raise ValueError(f"source-table kind must be tiles, hourly, nightly or daily, got {kind!r}")
+    date = tile_date(f"{image_label[:10]}T00:00:00")
+    if kind == "daily":
+        return PurePosixPath("sources", kind, f"{image_label}.parquet")
+    return PurePosixPath("sources", kind, date, f"{image_label}.sources.parquet")
+
+
+def new_sources_path(day: str) -> PurePosixPath:
+    """The ranked new sources first seen on ``day`` (Parquet), with a cut-out each under qa/."""
+    return sources_path(f"{day}.new_sources", "daily")
+
+
+def new_source_cutout_path(day: str, name: str) -> PurePosixPath:
+    return PurePosixPath("qa", day, "new_sources", f"{_file_safe(name)}.png")
 
 
 def state_dir() -> PurePosixPath:

@@ -148,15 +148,18 @@ REQUIRED = ("BMAJ", "BMIN", "BPA", "BUNIT", "DATE-OBS", "MJD-OBS", "DATE-AVG", "
 def test_products_have_complete_matching_headers(backend, wsclean_run, tclean_run, tile):
     _, truth = tile
     paths = wsclean_run["products"] if backend == "wsclean" else {k: str(v) for k, v in tclean_run.products.items()}
-    assert set(paths) == {"image", "residual", "pb", "pbcor"}
+    # WSClean also keeps four sub-band images with their beams (test_subband_imaging.py).
+    subbands = {f"{k}-sb{i}" for k in ("image", "pb") for i in range(4)} if backend == "wsclean" else set()
+    assert set(paths) == {"image", "residual", "pb", "pbcor"} | subbands
     for kind, path in paths.items():
         header = fits.getheader(path)
-        required = [k for k in REQUIRED if not (kind == "pb" and k in ("BMAJ", "BMIN", "BPA"))]
+        is_pb = kind.split("-sb")[0] == "pb"
+        required = [k for k in REQUIRED if not (is_pb and k in ("BMAJ", "BMIN", "BPA"))]
         missing = [k for k in required if k not in header]
         assert not missing, f"{backend} {kind} lacks {missing}"
         assert header["TELESCOP"] == "DSA-110" and header["TILEID"] == truth.tile_id
         assert header["BACKEND"] == backend
-        assert header["BUNIT"] == ("" if kind == "pb" else "Jy/beam")
+        assert header["BUNIT"] == ("" if is_pb else "Jy/beam")
         # Same axis order from both backends: RA, Dec, FREQ, STOKES.
         assert [header[f"CTYPE{i}"].split("-")[0] for i in (1, 2, 3, 4)] == ["RA", "DEC", "FREQ", "STOKES"]
         assert header["DATE-OBS"].startswith(TILE_START[:16])
@@ -164,7 +167,7 @@ def test_products_have_complete_matching_headers(backend, wsclean_run, tclean_ru
         assert span_s == pytest.approx(C.TILE_DURATION.to_value(u.s), abs=1.0)  # whole tile, not one integration
         # The MS FIELD (converter) and the truth (simulator) agree to < 1 arcsec.
         assert header["OBSDEC"] == pytest.approx(truth.meta["pointing"]["meridian_dec_deg"], abs=1 / 3600)
-        if kind != "pb":
+        if not is_pb:
             assert 10 / 3600 < header["BMAJ"] < 0.1
     pb = fits.getdata(paths["pb"]).squeeze()
     pbcor = fits.getdata(paths["pbcor"]).squeeze()
@@ -191,7 +194,7 @@ def test_wsclean_failure_names_the_ms_and_quotes_wsclean(tmp_path):
 
 def test_image_tile_publishes_products_and_records_qa(tile, tmp_path):
     """The pipeline step: staged, published under the layout, one DB row per product."""
-    from dsa110_resources.db import Image, ProductsDB
+    from dsa110_resources.db import Image, ImageHistory, ProductsDB
     from dsa110_resources.imaging import image_tile
     from dsa110_resources.stores import StorageTiers, layout
 
@@ -199,20 +202,26 @@ def test_image_tile_publishes_products_and_records_qa(tile, tmp_path):
     tiers = StorageTiers(data_root=tmp_path / "data", fast_root=None)
     db = ProductsDB.sqlite(tmp_path / "products.sqlite")
     params = ImagingParams(size=256, cell=30 * u.arcsec, niter=50)  # a light clean: this tests plumbing
-    for _ in range(2):  # a re-run replaces files and rows
+    for _ in range(2):  # a re-run publishes version 2 beside version 1, then replaces it
         result = image_tile(ms, tiers, truth.tile_id, params, backend="tclean" if not wsclean.available() else "wsclean",
                             caltables=("a.bcal", "a.gcal"), db=db)
     for kind in ("image", "residual", "pb", "pbcor"):
-        assert result.products[kind] == tiers.product_path(layout.image_path(truth.tile_id, kind))
+        assert result.products[kind] == tiers.product_path(layout.image_path(truth.tile_id, kind, 2))
         assert result.products[kind].exists()
+        assert not tiers.product_path(layout.image_path(truth.tile_id, kind)).exists()
     assert result.preview == tiers.product_path(layout.qa_path(truth.tile_id, "image.png"))
     assert json.loads(result.extras["qa_json"].read_text())["tile_id"] == truth.tile_id
     with db.session() as session:
         rows = session.query(Image).filter_by(tile_id=truth.tile_id).all()
-        assert sorted(r.kind for r in rows) == ["image", "pb", "pbcor", "residual"]
+        subbands = [f"{k}-sb{i}" for k in ("image", "pb") for i in range(4)] if result.backend == "wsclean" else []
+        assert sorted(r.kind for r in rows) == sorted(["image", "pb", "pbcor", "residual", *subbands])
         row = next(r for r in rows if r.kind == "image")
         assert row.noise_jy == pytest.approx(result.qa.noise_jy)
         assert row.dynamic_range > 10 and row.bmaj_arcsec > row.bmin_arcsec > 0
         assert row.qa["caltables"] == ["a.bcal", "a.gcal"] and row.qa["data_column"] == "CORRECTED_DATA"
+        assert {r.version for r in rows} == {2}
+        replaced = session.query(ImageHistory).filter_by(tile_id=truth.tile_id).all()
+        assert sorted((r.kind, r.version, r.superseded_by) for r in replaced) == sorted(
+            (kind, 1, str(path)) for kind, path in result.products.items())  # sub-band products too
     db.dispose()
     assert not list((tmp_path / "data").rglob(".staging-*"))

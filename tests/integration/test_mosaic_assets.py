@@ -98,7 +98,8 @@ def site(tmp_path_factory):
         schedules=[nightly_mosaic_schedule],
         resources=resources,
     )
-    return {"defs": definitions, "data": data, "db": db, "tiles": tiles, "quarantined": quarantined}
+    return {"defs": definitions, "data": data, "db": db, "tiles": tiles, "quarantined": quarantined,
+            "sources": sources}
 
 
 def run(definitions, job, key):
@@ -228,3 +229,25 @@ def test_sensor_requests_an_hour_once_when_ready(tmp_path, monkeypatch):
 
     # A late tile of hour 13 is not this sensor's: downstream_sensor rebuilds built hours
     # (tests/integration/test_downstream.py).
+
+
+@pytest.mark.parametrize("kind, key", [("hourly", HOUR), ("nightly", "2025-10-13")])
+def test_mosaic_sources_are_found_and_stored(site, kind, key):
+    """The mosaic jobs also find sources blind on the mosaics (their noise planes as the rms)."""
+    from dsa110_assets.sources import hourly_mosaic_sources, nightly_mosaic_sources
+    from dsa110_resources.db import SourceMeasurement
+
+    definitions = Definitions(assets=[hourly_mosaic, nightly_mosaic, hourly_mosaic_sources, nightly_mosaic_sources],
+                              jobs=[hourly_mosaic_job, nightly_mosaic_job], resources=site["defs"].resources)
+    result = run(definitions, f"{kind}_mosaic_job", key)
+    assert result.success
+    made = {e.asset_key.to_user_string() for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)}
+    assert made == {f"{kind}_mosaic", f"{kind}_mosaic_sources"}
+    with site["db"].session() as s:
+        rows = s.execute(select(SourceMeasurement.ra_deg, SourceMeasurement.dec_deg, SourceMeasurement.snr)
+                         .where(SourceMeasurement.image_kind == kind)).all()
+    found = SkyCoord([r[0] for r in rows] * u.deg, [r[1] for r in rows] * u.deg)
+    bright = np.array([r[2] for r in rows]) > 10
+    _, sep, _ = found[bright].match_to_catalog_sky(site["sources"])
+    assert bright.sum() >= 3 and (sep < 120 * u.arcsec).all()  # each bright detection is an injected source
+    assert list((site["data"] / "sources" / kind).rglob("*.sources.parquet"))

@@ -14,7 +14,7 @@ from dsa110_assets.imaging import ImagingResource
 from dsa110_assets.jobs import tile_job
 from dsa110_resources.casa.resource import CasaResource
 from dsa110_resources.catalogs.calibrators import calibrator_catalog
-from dsa110_resources.catalogs.resource import SkyCatalogResource
+from dsa110_resources.catalogs.resource import MasterCatalogResource, SkyCatalogResource
 from dsa110_resources.db import (
     CalibrationApplication,
     CalibrationTable,
@@ -58,6 +58,7 @@ def make_site(tmp_path, start, config, catalog=None):
         ),
         "casa": CasaResource(),
         "sky_catalog": SkyCatalogResource(path=str(catalog) if catalog else None),
+        "master_catalog_files": MasterCatalogResource(),
         "imaging": ImagingResource(size=512),
     }
     definitions = Definitions(
@@ -234,13 +235,16 @@ def test_calibrator_tile_runs_the_whole_chain(tmp_path):
     result = run(definitions, window, DagsterInstance.ephemeral(), job="tile_job")
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)}
-    assert materialized == {"subband_group", "measurement_set", "calibrated_ms", "image", "photometry"}
+    # the hour's calibrator solutions, solved in-line by the transit's own run, are an asset too
+    assert materialized == {"subband_group", "measurement_set", "bandpass_solutions", "calibrated_ms", "image",
+                            "photometry", "sources"}
     checks = {
         e.event_specific_data.check_name: e.event_specific_data.passed
         for e in events(result, DagsterEventType.ASSET_CHECK_EVALUATION)
     }
     assert checks == {name: True for name in (
-        "ms_integrity", "ms_flag_fraction", "calibration_quality", "image_noise", "image_dynamic_range")}
+        "ms_integrity", "ms_flag_fraction", "calibration_quality", "image_noise", "image_flux_scale",
+        "image_dynamic_range", "sources_catalog_recovery")}
 
     db = ProductsDB(sqlite_url(data / "state" / "products.sqlite"))
     tile_id = min(p.name[:19] for p in truth.files.values())
@@ -259,9 +263,14 @@ def test_calibrator_tile_runs_the_whole_chain(tmp_path):
         assert recovery["n_measured"] == 1
         assert abs(recovery["flux_ratio_median"] - 1) < 0.1
         # ... and by forced photometry (the light-curve measurement) at its catalog position.
-        measured = s.scalars(select(ForcedPhotometry)).one()
+        measured = s.scalars(select(ForcedPhotometry).where(ForcedPhotometry.band == "full")).one()
         assert measured.source_id == "3C286" and measured.tile_id == tile_id
         assert abs(measured.flux_jy / 14.9 - 1) < 0.1 and measured.flux_err_jy > 0
+        # ... and on each of the four sub-band images, at four distinct frequencies.
+        sub = {r.band: r for r in s.scalars(select(ForcedPhotometry).where(ForcedPhotometry.band != "full"))}
+        assert sorted(sub) == ["sb0", "sb1", "sb2", "sb3"], sorted(sub)
+        assert len({r.freq_hz for r in sub.values()}) == 4, {b: r.freq_hz for b, r in sub.items()}
+        assert all(abs(r.flux_jy / 14.9 - 1) < 0.15 for r in sub.values()), {b: r.flux_jy for b, r in sub.items()}
     image_event = [e for e in events(result, DagsterEventType.ASSET_MATERIALIZATION)
                    if e.asset_key.to_user_string() == "image"][0]
     metadata = image_event.event_specific_data.materialization.metadata

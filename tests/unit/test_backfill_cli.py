@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from dsa110_assets.definitions import defs
 from dsa110_assets.jobs import TILE_ASSETS
 from dsa110_resources.cli import main
-from dsa110_resources.cli.backfill import window_keys
+from dsa110_resources.cli.backfill import CALIBRATION_JOB, TILE_JOB, job_for, window_keys
 
 
 def test_windows_cover_the_range_end_exclusive():
@@ -14,6 +14,20 @@ def test_windows_cover_the_range_end_exclusive():
     start = dt.datetime(2025, 10, 13, 13, 0, tzinfo=dt.UTC)
     keys = window_keys(start, start + dt.timedelta(minutes=15))
     assert keys == ["2025-10-13T13:00", "2025-10-13T13:05", "2025-10-13T13:10"]
+
+
+def test_calibrator_solutions_backfill_by_hour_and_alone():
+    import datetime as dt
+
+    import click
+    import pytest
+
+    start = dt.datetime(2025, 10, 13, 13, 30, tzinfo=dt.UTC)
+    assert job_for(["bandpass_solutions"]) == CALIBRATION_JOB and job_for(["image"]) == job_for([]) == TILE_JOB
+    assert window_keys(start, start + dt.timedelta(hours=2), CALIBRATION_JOB) == ["2025-10-13T14:00", "2025-10-13T15:00"]
+    with pytest.raises(click.BadParameter, match="partitioned by hour"):
+        job_for(["bandpass_solutions", "calibrated_ms"])
+    assert defs.resolve_job_def(CALIBRATION_JOB).partitions_def.get_partition_keys_in_range  # the job exists
 
 
 def test_no_webserver_is_a_clear_error():

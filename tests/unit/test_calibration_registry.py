@@ -9,6 +9,9 @@ import pytest
 from astropy.time import Time
 
 from dsa110_resources.calibration import registry
+from sqlalchemy import select
+
+from dsa110_resources.db import Image, MeasurementSet, Tile
 from dsa110_resources.db.session import ProductsDB
 
 T0 = dt.datetime(2025, 10, 13, 12, 0, tzinfo=dt.UTC)
@@ -97,6 +100,37 @@ def test_rejected_tables_are_not_selected(db):
     bad = _add(db, "bad.bcal", "B", T0 + dt.timedelta(minutes=5))
     registry.reject_table(db, bad, "phase scatter too high")
     assert registry.lookup_table(db, "B", T0 + dt.timedelta(minutes=5)).id == good
+
+
+def test_a_retired_table_leaves_lookups_and_names_what_it_calibrated(db):
+    early = _add(db, "early.bcal", "B", T0 - dt.timedelta(hours=3))
+    bad = _add(db, "bad.bcal", "B", T0)
+    registry.record_application(db, "/data/ms/a.ms", [bad])
+    registry.record_application(db, "/data/ms/b.ms", [bad])
+    registry.record_application(db, "/data/ms/c.ms", [early])
+    with pytest.raises(ValueError, match="reason"):
+        registry.retire_table(db, bad, "  ")
+    with db.session() as s:  # the tiles behind a.ms and c.ms, each with an image
+        for tile, ms in (("2025-10-13T12:00:07", "/data/ms/a.ms"), ("2025-10-13T09:00:07", "/data/ms/c.ms")):
+            s.add(Tile(tile_id=tile, group_time=T0))
+            s.flush()
+            s.add_all([MeasurementSet(tile_id=tile, path=ms, kind="science"),
+                       Image(tile_id=tile, path=f"/data/images/{tile}.image.fits", kind="image")])
+    retired = registry.retire_table(db, bad, "RFI storm during the solve")
+    with db.session() as s:  # what it calibrated is no longer a valid science product; the rest is
+        assert dict(s.execute(select(Image.tile_id, Image.is_valid)).all()) == {
+            "2025-10-13T12:00:07": False, "2025-10-13T09:00:07": True}
+    assert (retired.id, retired.reason, retired.applied_to) == (bad, "RFI storm during the solve",
+                                                                ("/data/ms/a.ms", "/data/ms/b.ms"))
+    assert registry.lookup_table(db, "B", T0).id == early  # the next valid one takes over
+    assert registry.calibrated_with_unusable_tables(db) == {"/data/ms/a.ms": [bad], "/data/ms/b.ms": [bad]}
+    # Retiring again keeps the first reason; re-solving the same file makes it valid and says so.
+    assert registry.retire_table(db, bad, "again").reason == "RFI storm during the solve"
+    assert _add(db, "bad.bcal", "B", T0) == bad
+    row = registry.lookup_table(db, "B", T0)
+    assert row.id == bad
+    with pytest.raises(KeyError, match="no calibration table with id 999"):
+        registry.retire_table(db, 999, "gone")
 
 
 def test_applications_are_recorded_and_replaced(db):

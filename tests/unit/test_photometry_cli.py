@@ -34,7 +34,8 @@ def test_candidates_ranks_injected_events_and_plots_them(export):
     plots = root / "plots"
     result = CliRunner().invoke(
         main,
-        ["candidates", "--data-root", str(root), "--plots", str(plots), "--output", str(root / "c.parquet")],
+        ["candidates", "--lightcurves", str(root / "photometry"), "--plots", str(plots),
+         "--output", str(root / "c.parquet")],
     )
     assert result.exit_code == 0, result.output
     ranked = pd.read_parquet(root / "c.parquet")
@@ -56,7 +57,7 @@ def test_lightcurve_prints_and_plots(export):
     )
     assert result.exit_code == 0, result.output
     assert f"source {sid}: " in result.output
-    assert "norm_mJy" in result.output
+    assert "norm_flux_mJy" in result.output
     assert png.stat().st_size > 1000
     missing = CliRunner().invoke(main, ["lightcurve", "NOPE", "--lightcurves", str(root / "photometry")])
     assert missing.exit_code != 0 and "no measurements" in missing.output
