@@ -1,13 +1,23 @@
-"""Scale of the asset graph: a year of 5-minute partitions.
+"""Scale of the asset graph: years of per-tile partitions, and the alternatives.
 
-Measures, with a year of tile windows (~105k partitions per asset):
-1. Definitions load time (fresh interpreter), against a 1-day partition set as baseline;
-2. the UI's partition-status query (GraphQL, in process) with materialisations
-   recorded for a realistic fraction of windows, against a 1-day asset history;
-3. one incoming-files sensor tick over 100k files: cold (no cursor) and steady
-   state (high-water mark set), against a plain recursive listing of the tree.
+Measures, for each partition scheme and horizon (default 1 and 5 years):
+1. the code location's Definitions load time (fresh interpreter) with the
+   5-minute windows starting that long ago, against a 1-day partition set;
+2. for a one-asset code location per scheme, with a telescope's history
+   recorded (a tile every 309.2 s, up 90% of days, one outage day in ten):
+   the time to record it, the UI's partition-status query (GraphQL, in
+   process; first and repeat), the count the UI shows as "missing", and the
+   enumeration of the partition keys (what a backfill launch and the daemon do);
+3. one incoming-files sensor tick over 100k files: cold (no cursor) and
+   steady state (high-water mark set), against a plain recursive listing.
 
-Usage: python bench/partitions.py [--fraction 0.3] [--files 100000]
+Schemes:
+  windows  5-minute TimeWindowPartitionsDefinition (today's scheme); with a
+           moving start the horizon is what the site keeps (e.g. 1 year)
+  tiles    DynamicPartitionsDefinition keyed by tile id, a key added per tile
+           (by the incoming sensor): no empty windows, no calendar
+
+Usage: python bench/partitions.py [--years 1,5] [--schemes windows,tiles] [--files 100000]
 """
 
 from __future__ import annotations
@@ -18,15 +28,19 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+TILE_SECONDS = 24 * 12.884902  # 309.2 s: one tile
+UP_DAYS = 0.9  # one day in ten the telescope is down
 
-def year_start() -> str:
-    return (dt.datetime.now(dt.UTC) - dt.timedelta(days=365)).strftime("%Y-%m-%dT00:00")
+
+def start_ago(days: float) -> dt.datetime:
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def load_time(partition_start: str) -> float:
@@ -38,47 +52,97 @@ def load_time(partition_start: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def tile_times(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """A tile every 309.2 s while the telescope is up; down one day in ten."""
+    out, t, step = [], start, dt.timedelta(seconds=TILE_SECONDS)
+    while t < end:
+        if (t - start).days % 10 != 9:
+            out.append(t)
+        t += step
+    return out
+
+
+#: A one-asset code location per scheme: the partition machinery alone, same for both.
+BENCH_DEFS = textwrap.dedent('''
+    import datetime as dt, os
+    from dagster import (Definitions, DynamicPartitionsDefinition, TimeWindowPartitionsDefinition, asset)
+    SCHEME, START = os.environ["BENCH_SCHEME"], os.environ["BENCH_START"]
+    if SCHEME == "windows":
+        partitions = TimeWindowPartitionsDefinition(
+            cron_schedule="*/5 * * * *", fmt="%Y-%m-%dT%H:%M", timezone="UTC",
+            start=dt.datetime.strptime(START, "%Y-%m-%dT%H:%M").replace(tzinfo=dt.UTC))
+    else:
+        partitions = DynamicPartitionsDefinition(name="tiles")
+    @asset(partitions_def=partitions)
+    def measurement_set():
+        return None
+    defs = Definitions(assets=[measurement_set])
+''')
+
 STATUS_QUERY = """{ assetNodes(assetKeys: [{path: ["measurement_set"]}]) {
   partitionStats { numMaterialized numPartitions numFailed }
-  assetPartitionStatuses { ... on TimePartitionStatuses { ranges { startKey endKey status } } } } }"""
+  assetPartitionStatuses {
+    ... on TimePartitionStatuses { ranges { startKey endKey status } }
+    ... on DefaultPartitionStatuses { materializedPartitions } } } }"""
 
 
-def partition_status_time(fraction: float, home: Path, partition_start: str) -> tuple[float, float, int]:
-    """(first query s, repeat query s, materialised windows) for the UI's status query."""
-    os.environ["DSA110_PARTITION_START"] = partition_start
+def scheme_figures(scheme: str, years: float, home: Path) -> dict[str, float]:
+    """Record the history, then time the UI's status query and the key enumeration."""
     from dagster import AssetKey, AssetMaterialization, DagsterInstance
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import ModuleTarget
     from dagster_graphql.test.utils import execute_dagster_graphql
 
-    from dsa110_assets.partitions import tile_partitions
+    from dsa110_resources.conversion.naming import format_timestamp, window_key
 
-    keys = tile_partitions.get_partition_keys()
-    step = max(1, round(1 / fraction)) if fraction > 0 else len(keys) + 1
-    chosen = keys[::step]
+    start = start_ago(365.25 * years)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    tiles = tile_times(start, now)
+    keys = [window_key(t) for t in tiles] if scheme == "windows" else [format_timestamp(t) for t in tiles]
     home.mkdir(parents=True, exist_ok=True)
+    (home / "bench_defs.py").write_text(BENCH_DEFS)
+    os.environ.update(BENCH_SCHEME=scheme, BENCH_START=start.strftime("%Y-%m-%dT%H:%M"))
+    out: dict[str, float] = {"tiles": len(keys)}
     with DagsterInstance.local_temp(str(home)) as instance:
         t = time.perf_counter()
+        if scheme == "tiles":
+            for i in range(0, len(keys), 5000):
+                instance.add_dynamic_partitions("tiles", keys[i:i + 5000])
         store_materialisations(instance, [
-            AssetMaterialization(asset_key=AssetKey("measurement_set"), partition=key) for key in chosen
+            AssetMaterialization(asset_key=AssetKey("measurement_set"), partition=key) for key in keys
         ])
-        print(f"  recorded {len(chosen)} materialisations in {time.perf_counter() - t:.1f} s")
-        target = ModuleTarget(module_name="dsa110_assets.definitions", attribute="defs",
-                              working_directory=str(REPO), location_name="dsa110")
+        out["record s"] = time.perf_counter() - t
+        target = ModuleTarget(module_name="bench_defs", attribute="defs", working_directory=str(home),
+                              location_name="bench")
+        sys.path.insert(0, str(home))
         with WorkspaceProcessContext(instance, target) as context:
-            timings = []
-            for _ in range(2):
+            for label in ("status first s", "status repeat s"):
                 t = time.perf_counter()
                 result = execute_dagster_graphql(context.create_request_context(), STATUS_QUERY)
-                timings.append(time.perf_counter() - t)
+                out[label] = time.perf_counter() - t
                 assert not result.errors, result.errors
-            stats = result.data["assetNodes"][0]["partitionStats"]
-            assert stats["numMaterialized"] == len(chosen), stats
-    return timings[0], timings[1], len(chosen)
+            node = result.data["assetNodes"][0]
+            stats = node["partitionStats"]
+            assert stats["numMaterialized"] == len(keys), stats
+            out["partitions"] = stats["numPartitions"]
+            out["shown missing"] = stats["numPartitions"] - stats["numMaterialized"] - stats["numFailed"]
+            ranges = node["assetPartitionStatuses"].get("ranges")
+            out["status ranges"] = len(ranges) if ranges is not None else float("nan")
+            from bench_defs import partitions
+
+            t = time.perf_counter()
+            n = len(partitions.get_partition_keys(dynamic_partitions_store=instance))
+            out["enumerate keys s"] = time.perf_counter() - t
+            assert n == out["partitions"]
+        sys.path.remove(str(home))
+        sys.modules.pop("bench_defs", None)
+    return out
 
 
-def store_materialisations(instance, materialisations, batch: int = 2000) -> None:
-    """Record runless materialisations in batches (one at a time takes ~10 ms each)."""
+def store_materialisations(instance, materialisations, batch: int = 5000) -> None:
+    """Record runless materialisations: the first and last through the instance (they
+    create and update the asset's index row), the rest as the same event-log rows
+    inserted in bulk, one transaction per batch (one at a time costs 4-25 ms each)."""
     import logging
 
     from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
@@ -96,8 +160,17 @@ def store_materialisations(instance, materialisations, batch: int = 2000) -> Non
         )
         for m in materialisations
     ]
-    for start in range(0, len(entries), batch):
-        instance.event_log_storage.store_event_batch(entries[start:start + batch])
+    storage = instance.event_log_storage
+    storage.store_event(entries[0])
+    middle = entries[1:-1]
+    for start in range(0, len(middle), batch):
+        chunk = middle[start:start + batch]
+        # Both shards hold asset events on SQLite (the run's and the cross-run index).
+        for connect in (lambda: storage.run_connection(RUNLESS_RUN_ID), storage.index_connection):
+            with connect() as conn:
+                conn.execute(storage.prepare_insert_event_batch(chunk))
+    if len(entries) > 1:
+        storage.store_event(entries[-1])
 
 
 def make_incoming(root: Path, n_files: int) -> str:
@@ -141,28 +214,40 @@ def sensor_times(root: Path, newest: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--fraction", type=float, default=0.3, help="fraction of windows materialised")
-    parser.add_argument("--files", type=int, default=100_000, help="files in the incoming tree")
+    parser.add_argument("--years", default="1,5", help="horizons to measure, comma-separated")
+    parser.add_argument("--schemes", default="windows,tiles", help="partition schemes, comma-separated")
+    parser.add_argument("--files", type=int, default=100_000, help="files in the incoming tree (0: skip)")
+    parser.add_argument("--skip-load", action="store_true", help="skip the code location load times")
     args = parser.parse_args()
+    horizons = [float(y) for y in args.years.split(",")]
 
-    start_year = year_start()
-    start_day = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT00:00")
-    print("1. Definitions load (fresh interpreter)")
-    day_load, year_load = load_time(start_day), load_time(start_year)
-    print(f"  1 day of windows: {day_load:.2f} s; 1 year: {year_load:.2f} s; ratio {year_load / day_load:.2f}")
+    if not args.skip_load:
+        print("1. Definitions load (fresh interpreter), 5-minute windows from the start")
+        base = load_time(start_ago(1).strftime("%Y-%m-%dT%H:%M"))
+        print(f"  1 day of windows: {base:.2f} s")
+        for years in horizons:
+            seconds = load_time(start_ago(365.25 * years).strftime("%Y-%m-%dT%H:%M"))
+            print(f"  {years:g} year(s): {seconds:.2f} s (x{seconds / base:.2f})")
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print(f"2. Partition-status query (GraphQL), {args.fraction:.0%} of a year materialised")
-        first, repeat, n = partition_status_time(args.fraction, tmp / "home-year", start_year)
-        print(f"  first {first:.2f} s, repeat {repeat:.2f} s over {n} materialised windows")
+        print("2. Partition status with a telescope's history (a tile every 309.2 s, up 9 days in 10)")
+        for scheme in args.schemes.split(","):
+            for years in horizons:
+                f = scheme_figures(scheme, years, tmp / f"home-{scheme}-{years:g}")
+                print(f"  {scheme:7s} {years:g} y: {f['partitions']:.0f} partitions, {f['tiles']:.0f} tiles, "
+                      f"{f['shown missing']:.0f} shown missing, {f['status ranges']:.0f} status ranges; "
+                      f"record {f['record s']:.1f} s, status query first {f['status first s']:.2f} s, "
+                      f"repeat {f['status repeat s']:.2f} s, enumerate keys {f['enumerate keys s']:.2f} s",
+                      flush=True)
 
-        print(f"3. Sensor tick over {args.files} incoming files")
-        newest = make_incoming(tmp / "incoming", args.files)
-        times = sensor_times(tmp / "incoming", newest)
-        base = times["baseline: os.walk listing"]
-        for label, seconds in times.items():
-            print(f"  {label}: {seconds:.2f} s (x{seconds / base:.2f} of the listing)")
+        if args.files:
+            print(f"3. Sensor tick over {args.files} incoming files")
+            newest = make_incoming(tmp / "incoming", args.files)
+            times = sensor_times(tmp / "incoming", newest)
+            base = times["baseline: os.walk listing"]
+            for label, seconds in times.items():
+                print(f"  {label}: {seconds:.2f} s (x{seconds / base:.2f} of the listing)")
 
 
 if __name__ == "__main__":

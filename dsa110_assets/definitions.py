@@ -15,6 +15,7 @@ from dsa110_assets.resources import resources_for
 from dsa110_assets.versions import with_code_versions
 from dsa110_sensors.calibration import calibration_sensor
 from dsa110_sensors.alerts import pipeline_alerts_sensor, pipeline_health, run_failure_alert_sensor
+from dsa110_sensors.downstream import downstream_sensor
 from dsa110_sensors.incoming import incoming_tiles_sensor
 from dsa110_sensors.mosaics import hourly_mosaic_sensor, nightly_mosaic_schedule
 
@@ -32,7 +33,8 @@ defs = Definitions(
         housekeeping_schedule,
         sources.new_sources_schedule,
     ],
-    sensors=[incoming_tiles_sensor, calibration_sensor, hourly_mosaic_sensor, pipeline_alerts_sensor, run_failure_alert_sensor],
+    sensors=[incoming_tiles_sensor, calibration_sensor, hourly_mosaic_sensor, downstream_sensor,
+             pipeline_alerts_sensor, run_failure_alert_sensor],
     resources=_resources,
     # in_process by default: one process per run, the project imported once,
     # not once per step (docs/design-notes.md); celery across workers (deploy/).

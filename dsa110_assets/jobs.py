@@ -8,6 +8,14 @@ from .tile_windows import TILE_GROUP
 #: run carries a tile from raw files to its image.
 TILE_ASSETS = AssetSelection.groups(TILE_GROUP)
 
+#: Run priority (``dagster/priority``): the queued run coordinator launches
+#: higher first, and a running step claims a pool slot (casa, mosaic) ahead
+#: of lower-priority steps waiting for one. Live tiles go first, backfill and
+#: reprocessing windows last; everything else (mosaics, daily science) is 0.
+PRIORITY_TAG = "dagster/priority"
+LIVE_PRIORITY = 10
+BACKFILL_PRIORITY = -10
+
 tile_job = define_asset_job(
     "tile_job",
     selection=TILE_ASSETS,

@@ -41,7 +41,7 @@ from dagster import (
     sensor,
 )
 
-from dsa110_assets.jobs import tile_job
+from dsa110_assets.jobs import LIVE_PRIORITY, PRIORITY_TAG, tile_job
 from dsa110_assets.partitions import tile_partition_bounds, tile_partition_key
 from dsa110_assets.tiles import TILE_TAG
 from dsa110_resources.conversion.grouping import (
@@ -180,7 +180,8 @@ def tile_run_request(group: TileGroup, state: TileState) -> RunRequest:
     return RunRequest(
         run_key=group.tile_id,
         partition_key=tile_partition_key(group.time),
-        tags={TILE_TAG: group.tile_id, "dsa110/tile_state": state.value},
+        # A live tile goes ahead of queued backfill windows (dagster.yaml: tag limits).
+        tags={TILE_TAG: group.tile_id, "dsa110/tile_state": state.value, PRIORITY_TAG: str(LIVE_PRIORITY)},
     )
 
 

@@ -14,14 +14,10 @@ A ready hour with at least one tile is requested with ``run_key=<hour key>``,
 so it is launched once even if the cursor is lost. An hour without any tile
 is passed over (once its deadline has passed: its data may only be late).
 
-Late tiles. An hour built at the deadline while tiles were still in the
-chain (or missing at its end) is remembered in the cursor with the number of
-images it had. If within ``DSA110_MOSAIC_REBUILD_HOURS`` (24) those tiles get
-imaged, the hour is requested once more with ``run_key=<hour>/v<n images>``:
-the mosaic re-materialises (its products and Mosaic row are replaced in
-place), because an hourly mosaic missing tiles that exist is a worse product
-than the cost of one rebuild. Only deadline-built hours are remembered, so
-the cursor stays a handful of entries.
+Late and reprocessed tiles. An hour built at the deadline without a tile
+that is imaged later, or whose tiles are reprocessed, is rebuilt by
+``downstream_sensor`` (dsa110_sensors/downstream.py), which follows every
+image materialization, whatever run made it.
 
 ``nightly_mosaic_schedule`` runs ``nightly_mosaic_job`` at 01:00 UTC for the
 previous UTC day (the last complete daily partition), after the last hour's
@@ -60,8 +56,6 @@ MOSAIC_TAG = "dsa110/mosaic_hour"
 DEADLINE = dt.timedelta(minutes=float(os.environ.get("DSA110_MOSAIC_DEADLINE_MINUTES", 30)))
 #: Without a cursor (first tick), hours older than this are not requested: backfill them.
 LOOKBACK = dt.timedelta(hours=float(os.environ.get("DSA110_MOSAIC_LOOKBACK_HOURS", 48)))
-#: Deadline-built hours are rebuilt if their late tiles are imaged within this long.
-REBUILD_WINDOW = dt.timedelta(hours=float(os.environ.get("DSA110_MOSAIC_REBUILD_HOURS", 24)))
 MAX_REQUESTS_PER_TICK = 24
 
 
@@ -114,7 +108,6 @@ def hour_state(db, hour: dt.datetime, now: dt.datetime, deadline: dt.timedelta =
 class HourlyDecision:
     requests: list[tuple[HourState, str]] = field(default_factory=list)  # (state, run key)
     high_water_mark: str | None = None
-    partial: dict[str, int] = field(default_factory=dict)  # hour key -> images when built at the deadline
     waiting: list[str] = field(default_factory=list)
 
 
@@ -143,24 +136,12 @@ def decide_hourly(db, cursor: dict, now: dt.datetime, deadline: dt.timedelta = D
             state = hour_state(db, hour, now, deadline)
             if state.ready:
                 decision.requests.append((state, state.key))
-                if not state.complete:
-                    decision.partial[state.key] = state.n_imaged
             else:
                 decision.waiting.append(state.key)
                 blocked = True
         if not blocked:
             decision.high_water_mark = _key(hour)
         hour += HOUR
-    # Hours built at the deadline: rebuild once their late tiles are imaged.
-    for key, n_imaged in cursor.get("partial", {}).items():
-        hour = _hour(key)
-        if now >= hour + HOUR + REBUILD_WINDOW:
-            continue  # too late: the nightly mosaic and backfills cover it
-        state = hour_state(db, hour, now, deadline)
-        if state.n_imaged > n_imaged and state.n_pending == 0:
-            decision.requests.append((state, f"{key}/v{state.n_imaged}"))
-        else:
-            decision.partial[key] = n_imaged
     return decision
 
 
@@ -177,14 +158,14 @@ def decide_hourly(db, cursor: dict, now: dt.datetime, deadline: dt.timedelta = D
 def hourly_mosaic_sensor(context: SensorEvaluationContext, products_db: ProductsDBResource):
     cursor = json.loads(context.cursor) if context.cursor else {}
     decision = decide_hourly(products_db.db(), cursor, utc_now())
-    new_cursor = json.dumps({"high_water_mark": decision.high_water_mark, "partial": decision.partial})
+    new_cursor = json.dumps({"high_water_mark": decision.high_water_mark})
     if not decision.requests:
         reason = (f"waiting for hour(s) {', '.join(decision.waiting)}" if decision.waiting
                   else f"no ended hour with tiles after {decision.high_water_mark or 'the lookback'}")
         return SensorResult(skip_reason=SkipReason(reason), cursor=new_cursor)
     requests = []
     for state, run_key in decision.requests:
-        trigger = "late tiles" if "/" in run_key else ("complete" if state.complete else "deadline")
+        trigger = "complete" if state.complete else "deadline"
         context.log.info(f"hour {state.key}: {state.n_imaged}/{state.n_tiles} tiles imaged, "
                          f"{state.n_pending} pending ({trigger})")
         requests.append(RunRequest(run_key=run_key, partition_key=state.key,

@@ -78,7 +78,11 @@ def job_for(selection: list[str]) -> str:
     return CALIBRATION_JOB if calibration else TILE_JOB
 
 
-def launch_backfill(url: str, keys: list[str], assets: list[str], title: str, job: str = TILE_JOB) -> str:
+def launch_backfill(url: str, keys: list[str], assets: list[str], title: str, job: str = TILE_JOB,
+                    priority: int | None = None) -> str:
+    """Launch the backfill; its runs at ``priority`` (default: below live tiles)."""
+    from dsa110_assets.jobs import BACKFILL_PRIORITY, PRIORITY_TAG
+
     repository = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
     sets = graphql(url, PARTITION_SETS, {"r": repository, "job": job})["partitionSetsOrError"]
     if sets["__typename"] != "PartitionSets" or not sets["results"]:
@@ -87,7 +91,9 @@ def launch_backfill(url: str, keys: list[str], assets: list[str], title: str, jo
         "selector": {"partitionSetName": sets["results"][0]["name"], "repositorySelector": repository},
         "partitionNames": keys,
         "title": title,
-        "tags": [{"key": "dsa110/launched_by", "value": "dsa110 backfill"}],
+        # Below live tiles in the run queue and for pool slots (dsa110_assets.jobs).
+        "tags": [{"key": "dsa110/launched_by", "value": "dsa110 backfill"},
+                 {"key": PRIORITY_TAG, "value": str(BACKFILL_PRIORITY if priority is None else priority)}],
     }
     if assets:
         params["assetSelection"] = [{"path": [name]} for name in assets]

@@ -146,9 +146,9 @@ class Dagster:
 class DagsterDev(Dagster):
     """A dagster dev process with its own instance directory and data root."""
 
-    def __init__(self, home: Path, env: dict[str, str]):
+    def __init__(self, home: Path, env: dict[str, str], instance_yaml: Path = REPO / "dagster.yaml"):
         super().__init__(home)
-        shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+        shutil.copyfile(instance_yaml, home / "dagster.yaml")
         self.start(
             "dagster-dev",
             [sys.executable, "-m", "dagster", "dev", "-w", str(REPO / "workspace.yaml"),

@@ -227,14 +227,8 @@ def test_sensor_requests_an_hour_once_when_ready(tmp_path, monkeypatch):
     requested, cursor = tick(dt.datetime(2025, 10, 13, 17, 4), cursor)
     assert requested == []
 
-    # A late tile of hour 13 gets imaged: the deadline-built hour is rebuilt once.
-    when = _utc(START + 3 * C.TILE_DURATION)
-    late = when.strftime("%Y-%m-%dT%H:%M:%S")
-    add_tile(db, late, when, image=f"/x/{late}.image.fits", pb=f"/x/{late}.pb.fits")
-    requested, cursor = tick(dt.datetime(2025, 10, 13, 17, 10), cursor)
-    assert requested == [(HOUR, f"{HOUR}/v4")]
-    requested, cursor = tick(dt.datetime(2025, 10, 13, 17, 11), cursor)
-    assert requested == []
+    # A late tile of hour 13 is not this sensor's: downstream_sensor rebuilds built hours
+    # (tests/integration/test_downstream.py).
 
 
 @pytest.mark.parametrize("kind, key", [("hourly", HOUR), ("nightly", "2025-10-13")])

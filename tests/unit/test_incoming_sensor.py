@@ -85,6 +85,7 @@ def test_complete_tiles_launch_once_with_tile_run_keys(ingest, tmp_path):
     assert keys == ["2025-10-13T13:25:07", "2025-10-13T13:30:16"]
     assert [r.partition_key for r in result.run_requests] == ["2025-10-13T13:25", "2025-10-13T13:30"]
     assert result.run_requests[0].tags["dsa110/tile"] == "2025-10-13T13:25:07"
+    assert result.run_requests[0].tags["dagster/priority"] == "10"  # live tiles before backfills
     assert cursor["high_water_mark"] == "2025-10-13T13:30:16"
 
     again, cursor2 = tick(ingest, json.dumps(cursor))
