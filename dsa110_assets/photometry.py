@@ -1,6 +1,6 @@
 """Forced photometry per tile; daily light curves, variability and ESE candidates.
 
-``photometry`` measures every catalog source inside the tile's primary beam
+``photometry`` measures every master-catalog source (else sky-catalog source) inside the tile's primary beam
 on the beam-corrected image (rows in the products DB and a Parquet export).
 ``lightcurves`` (daily) normalises the whole history tile by tile from the
 reference sources inside each tile, combines each source's tiles per transit
@@ -11,6 +11,7 @@ the ESE shape, with a PNG each, shown in the UI.
 """
 
 
+import astropy.units as u
 import numpy as np
 import pandas as pd
 from astropy.coordinates import SkyCoord
@@ -31,6 +32,7 @@ from dagster import (
 )
 from sqlalchemy import delete, func, select
 
+from dsa110_resources.catalogs.master import load_master_catalog, master_sky_catalog
 from dsa110_resources.catalogs.resource import SkyCatalogResource
 from dsa110_resources.db import FluxCorrection, ForcedPhotometry, Image, Tile
 from dsa110_resources.db.resource import ProductsDBResource
@@ -93,10 +95,37 @@ def _sources_in_beam(catalog, pb_path) -> tuple[SkyCoord, np.ndarray]:
     return coords[keep], np.asarray(catalog.name)[keep]
 
 
+def _tile_catalog(db, sky_catalog: SkyCatalogResource, pb_path: str):
+    """The sources a tile's photometry measures: the newest master catalog in the
+    tile's field when one was built (``dsa110 catalog build``), else the
+    operator's sky catalog; None with neither."""
+    from astropy.io import fits
+
+    header = fits.getheader(pb_path)
+    centre = SkyCoord(header["CRVAL1"] * u.deg, header["CRVAL2"] * u.deg)
+    half_diagonal = abs(header["CDELT1"]) * max(header["NAXIS1"], header["NAXIS2"]) / np.sqrt(2) * u.deg
+    try:
+        return master_sky_catalog(load_master_catalog(db, center=centre, radius=half_diagonal))
+    except LookupError:
+        return sky_catalog.load() if sky_catalog.available() else None
+
+
+def _reference_flags(db, sky_catalog: SkyCatalogResource) -> pd.Series | None:
+    """Which sources may be flux-scale references: the master catalog's own
+    ``reference`` verdict (compact, isolated, unconfused, steep-spectrum) when one
+    was built, else flags computed from the sky catalog; None with neither
+    (photometry alone then judges)."""
+    try:
+        master = load_master_catalog(db, reference_only=True)
+    except LookupError:
+        return eligible_references(reference_catalog(sky_catalog.load())) if sky_catalog.available() else None
+    return eligible_references(master[["source_id", "reference"]])
+
+
 @tile_asset(
     deps=[image],
     kinds={"parquet"},
-    description="Forced photometry of every catalog source inside the tile's primary beam.",
+    description="Forced photometry of every master-catalog (else sky-catalog) source inside the tile's primary beam.",
 )
 def photometry(
     context: AssetExecutionContext,
@@ -106,16 +135,17 @@ def photometry(
 ):
     db, tiers = products_db.db(), storage.tiers()
     outcomes = WindowOutcomes()
-    catalog = sky_catalog.load() if sky_catalog.available() else None
     for window in run_windows(context):
         found = _tile_images(db, window.key)
         if found is None:
             outcomes.record(window, NO_DATA, "no image in this window")
             continue
-        if catalog is None:
-            outcomes.record(window, NO_DATA, "no sky catalog configured (DSA110_SKY_CATALOG)")
-            continue
         tile_id, paths = found
+        catalog = _tile_catalog(db, sky_catalog, paths["pb"])
+        if catalog is None:
+            outcomes.record(window, NO_DATA, "no master catalog built and no sky catalog configured"
+                                             " (dsa110 catalog build, DSA110_SKY_CATALOG)")
+            continue
         coords, names = _sources_in_beam(catalog, paths["pb"])
         if len(names) == 0:
             outcomes.record(window, NO_DATA, f"{tile_id}: no catalog source inside the beam")
@@ -191,8 +221,7 @@ def daily_variability(context: AssetExecutionContext, storage: StorageResource, 
             yield AssetObservation(asset_key=key, partition=day,
                                    metadata={"outcome": NO_DATA, "reason": "no photometry on this day"})
         return
-    # catalog flags when there is a catalog; otherwise photometry alone judges references
-    eligible = eligible_references(reference_catalog(sky_catalog.load())) if sky_catalog.available() else None
+    eligible = _reference_flags(db, sky_catalog)
     daily = analyse_drift_scan(table, eligible, threshold=DEFAULT_SNR_THRESHOLD, earlier_transits=earlier)
     norm, metrics, candidates = daily.normalisation, daily.variability, daily.candidates
     transits = daily.transits

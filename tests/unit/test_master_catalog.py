@@ -202,3 +202,28 @@ def test_cone_across_ra_zero(tmp_path):
     store_master_catalog(db, build_master_catalog(CatalogInput("nvss", path)))
     cone = load_master_catalog(db, center=SkyCoord(0 * u.deg, 10 * u.deg), radius=0.2 * u.deg)
     assert sorted(cone["source_id"]) == ["E", "W"]
+
+
+def test_photometry_measures_and_normalises_on_the_master_catalog(tmp_path, catalogs):
+    """With a master catalog built, a tile measures its sources in the field and the daily
+    chain takes its references from the catalog's verdict; without one, the sky catalog."""
+    from astropy.io import fits
+
+    from dsa110_assets.photometry import _reference_flags, _tile_catalog
+    from dsa110_resources.catalogs.resource import SkyCatalogResource
+
+    pb = tmp_path / "tile.pb.fits"
+    header = fits.Header({"CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CRVAL1": 16.0, "CRVAL2": 30.0,
+                          "CDELT1": -0.01, "CDELT2": 0.01, "CRPIX1": 100.5, "CRPIX2": 100.5})
+    fits.writeto(pb, np.ones((200, 200), np.float32), header)
+    sky = tmp_path / "sky.csv"
+    pd.DataFrame({"name": ["S1"], "ra_deg": [16.0], "dec_deg": [30.0], "flux_jy": [1.0]}).to_csv(sky, index=False)
+    db = ProductsDB.sqlite(tmp_path / "p.sqlite")
+
+    assert _tile_catalog(db, SkyCatalogResource(), str(pb)) is None  # neither catalog
+    assert list(_tile_catalog(db, SkyCatalogResource(path=str(sky)), str(pb)).name) == ["S1"]
+    store_master_catalog(db, _build(catalogs))
+    field = _tile_catalog(db, SkyCatalogResource(path=str(sky)), str(pb))
+    assert sorted(field.name) == ["D", "E"]  # the master catalog, within the tile's field only
+    eligible = _reference_flags(db, SkyCatalogResource(path=str(sky)))
+    assert list(eligible[eligible].index) == ["A"]  # the catalog's own reference verdict
