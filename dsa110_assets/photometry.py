@@ -1,7 +1,8 @@
 """Forced photometry per tile; daily light curves, variability and ESE candidates.
 
-``photometry`` measures every master-catalog source (else sky-catalog source) inside the tile's primary beam
-on the beam-corrected image (rows in the products DB and a Parquet export).
+``photometry`` measures every master-catalog source (the sky catalog's until a
+master catalog is built) inside the tile's primary beam on the beam-corrected
+image (rows in the products DB and a Parquet export).
 ``lightcurves`` (daily) normalises the whole history tile by tile from the
 reference sources inside each tile, combines each source's tiles per transit
 and computes variability metrics as of that day (the day's corrections,
