@@ -119,11 +119,10 @@ def test_eses_found_and_steady_sources_rarely_flagged(survey):
     assert false / len(steady) <= 1e-3
 
 
+@pytest.mark.parametrize("survey", ["tiles"], indirect=True)  # once-a-day sampling it handles
 def test_the_per_epoch_chain_cannot_normalise_tile_sampling(survey):
     """Why this module exists: one global reference set needs sources in most epochs."""
-    sampling, sim, _ = survey
-    if sampling == "daily":
-        pytest.skip("the per-epoch chain handles once-a-day sampling")
+    _, sim, _ = survey
     with pytest.raises(ValueError, match="reference candidates"):
         analyse_light_curves(sim.measurements[["source_id", "epoch_mjd", "band", "flux_jy", "flux_err_jy"]])
 
