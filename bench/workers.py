@@ -15,7 +15,11 @@ build on the same data in the same process. Needs the local PostgreSQL and
 RabbitMQ (see ../.library env); read the load average printed with the
 figures: on a 2-core machine, other work competes with the second worker.
 
-Usage: python bench/workers.py [--tiles 4] [--workers 1 2]
+``--pin``: worker i runs on core i only (taskset), as if each worker were a
+one-core machine: on a 2-core machine the unpinned workers' CASA and WSClean
+steps already use both cores, so a second worker mostly competes for them.
+
+Usage: python bench/workers.py [--tiles 4] [--workers 1 2] [--pin]
 """
 
 from __future__ import annotations
@@ -69,14 +73,15 @@ class Databases:
 
 
 def measure(root: Path, incoming: Path, tiles: dict[str, str], catalog: Path, workers: int,
-            dbs: Databases) -> dict:
+            dbs: Databases, pin: bool = False) -> dict:
     from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
     data = root / "data"
     shutil.copytree(incoming, data / "incoming")
     instance_url, products_url = dbs.fresh(), dbs.fresh()
     os.environ["DAGSTER_PG_URL"] = instance_url  # this process's view of the instance
-    with deployment(root / "dagster_home", data, instance_url, products_url, catalog, workers=workers) as dep:
+    with deployment(root / "dagster_home", data, instance_url, products_url, catalog, workers=workers,
+                    pin_workers=pin) as dep:
         started = time.monotonic()
         launched = dep.dagster.graphql(BACKFILL, {"params": {
             "partitionNames": sorted(tiles), "assetSelection": [{"path": [a]} for a in TILE_ASSETS]}})
@@ -110,6 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiles", type=int, default=4)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--pin", action="store_true", help="one core per worker (taskset)")
     args = parser.parse_args()
     require_broker()
 
@@ -124,7 +130,7 @@ def main() -> None:
             tiles = calibrator_tiles(tmp / "incoming", n=args.tiles, **SMALL)
             rows = []
             for n in args.workers:
-                row = measure(tmp / f"workers-{n}", tmp / "incoming", tiles, catalog, n, dbs)
+                row = measure(tmp / f"workers-{n}", tmp / "incoming", tiles, catalog, n, dbs, args.pin)
                 rows.append(row)
                 busy = ", ".join(f"{k} {v:.0f} s" for k, v in sorted(row["busy"].items()))
                 print(f"{n} worker(s): {args.tiles} tiles in {row['wall_s']:.0f} s wall = "

@@ -83,9 +83,11 @@ def _serving(grpc: DagsterGrpcClient) -> bool:
 
 @contextmanager
 def deployment(home: Path, data: Path, instance_url: str, products_url: str, catalog: Path,
-               workers: int = 2, extra_env: dict[str, str] | None = None) -> Iterator[Deployment]:
+               workers: int = 2, extra_env: dict[str, str] | None = None,
+               pin_workers: bool = False) -> Iterator[Deployment]:
     """Start the layout, wait until the webserver serves the location, and stop
-    every process (and remove the tmpfs staging) on exit."""
+    every process (and remove the tmpfs staging) on exit. ``pin_workers``: worker
+    i runs on core i only (``taskset``), as if each worker were its own machine."""
     staging = Path("/dev/shm") / f"dsa110-deploy-{uuid.uuid4().hex[:8]}"
     grpc_port, tag = free_port(), uuid.uuid4().hex[:6]
     env = {
@@ -115,8 +117,9 @@ def deployment(home: Path, data: Path, instance_url: str, products_url: str, cat
             "--location-name", "dsa110", "-h", "127.0.0.1", "-p", str(grpc_port)], env)
         for i in range(1, workers + 1):
             name = f"w{i}"
+            pin = ["taskset", "-c", str((i - 1) % os.cpu_count())] if pin_workers else []
             started[name] = dagster.start(f"worker-{name}", [
-                sys.executable, "-m", "celery", "-A", "dsa110_assets.celery_worker", "worker",
+                *pin, sys.executable, "-m", "celery", "-A", "dsa110_assets.celery_worker", "worker",
                 "--pool", "threads", "--concurrency", "1", "-n", f"dsa110-{tag}-{name}@%h",
                 "--loglevel", "INFO"], {**env, "DSA110_FAST_ROOT": str(staging / name)})
         # As compose's depends_on/service_healthy: the webserver and daemon
