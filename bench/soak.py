@@ -2,8 +2,10 @@
 
 Runs ``dsa110_assets.soak.run_soak`` (the real incoming-files sensor and
 ``tile_job`` in this process, a persistent Dagster instance, one run killed
-with SIGKILL and retried; see that module for the fault kinds) on 288 tiles
-(24 h at the ~309-s cadence) by default, then prints the summary: tiles per
+with SIGKILL and retried; see that module for the fault kinds; tile 3 is a
+3C286 transit, and every good tile is calibrated and imaged, the ones before
+the transit released by ``calibration_sensor``) on 288 tiles (24 h at the
+~309-s cadence) by default, then prints the summary: tiles per
 fault, sensor ticks and failures, runs, where every delivered file ended up,
 seconds per phase and every broken promise. The baseline in the same run is
 the telescope: pipeline seconds per tile against the 309-s cadence.
