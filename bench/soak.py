@@ -35,6 +35,9 @@ def main() -> int:
     parser.add_argument("--tiles", type=int, default=288)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fault-fraction", type=float, default=0.6)
+    parser.add_argument("--field-sources", type=int, default=None,
+                        help="synthetic sources per tile field (default: NVSS density, for sky-model gains"
+                        " on tiles more than 1 h from the transit)")
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temporary directory)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -43,7 +46,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="dsa110-soak-") as scratch:
         root = args.keep or Path(scratch)
-        settings = SoakSettings(root=root, n_tiles=args.tiles, seed=args.seed, fault_fraction=args.fault_fraction)
+        settings = SoakSettings(root=root, n_tiles=args.tiles, seed=args.seed, fault_fraction=args.fault_fraction,
+                                field_sources=args.field_sources)
         load = os.getloadavg()[0]
         report = run_soak(settings, log=lambda m: None)
     per_tile = report.seconds["pipeline"] / args.tiles

@@ -77,6 +77,9 @@ class SoakSettings:
     calibrator: str = "3C286"
     after: str = "2025-10-13T00:00:05"
     transit_index: int = 3
+    #: Synthetic sources per tile field (the tiny preset's 5); None: NVSS density, which
+    #: tiles more than the gain validity (1 h) from the transit need for sky-model gains.
+    field_sources: int | None = 5
     #: Share of tiles given a fault; every kind appears once when there are enough tiles.
     fault_fraction: float = 0.6
 
@@ -378,7 +381,8 @@ def run_soak(settings: SoakSettings, log=print) -> SoakReport:
     settings.root.mkdir(parents=True, exist_ok=True)
     start, declination = settings.pointing()
     config = SimulationConfig.tiny(seed=settings.seed, subbands=SUBBANDS, declination=declination,
-                                   calibrators=(settings.calibrator,), gains=True)
+                                   calibrators=(settings.calibrator,), gains=True,
+                                   n_sources=settings.field_sources)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         truths = write_tiles(settings.simulated, start, settings.n_tiles, config)
