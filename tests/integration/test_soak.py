@@ -18,7 +18,7 @@ from dsa110_resources.db.session import sqlite_url
 from dsa110_resources.stores import layout
 from dsa110_assets.soak import FAULTS, SoakReport, SoakSettings, _instance, check, run_soak
 
-pytestmark = [pytest.mark.casa, pytest.mark.slow]  # 83 s at a load of 2 on 2 cores (every good tile imaged)
+pytestmark = [pytest.mark.casa, pytest.mark.slow]  # 83-93 s at a load of 2-2.5 on 2 cores (every good tile imaged)
 
 
 def test_twelve_tiles_with_every_fault_lose_nothing_and_halt_nothing(tmp_path):
