@@ -2,8 +2,10 @@
 
 Runs ``dsa110_assets.soak.run_soak`` (the real incoming-files sensor and
 ``tile_job`` in this process, a persistent Dagster instance, one run killed
-with SIGKILL and retried; see that module for the fault kinds) on 288 tiles
-(24 h at the ~309-s cadence) by default, then prints the summary: tiles per
+with SIGKILL and retried; see that module for the fault kinds; tile 3 is a
+3C286 transit, and every good tile is calibrated and imaged, the ones before
+the transit released by ``calibration_sensor``) on 288 tiles (24 h at the
+~309-s cadence) by default, then prints the summary: tiles per
 fault, sensor ticks and failures, runs, where every delivered file ended up,
 seconds per phase and every broken promise. The baseline in the same run is
 the telescope: pipeline seconds per tile against the 309-s cadence.
@@ -33,6 +35,9 @@ def main() -> int:
     parser.add_argument("--tiles", type=int, default=288)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fault-fraction", type=float, default=0.6)
+    parser.add_argument("--field-sources", type=int, default=None,
+                        help="synthetic sources per tile field (default: NVSS density, for sky-model gains"
+                        " on tiles more than 1 h from the transit)")
     parser.add_argument("--keep", type=Path, help="work here and keep it (default: a temporary directory)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -41,7 +46,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="dsa110-soak-") as scratch:
         root = args.keep or Path(scratch)
-        settings = SoakSettings(root=root, n_tiles=args.tiles, seed=args.seed, fault_fraction=args.fault_fraction)
+        settings = SoakSettings(root=root, n_tiles=args.tiles, seed=args.seed, fault_fraction=args.fault_fraction,
+                                field_sources=args.field_sources)
         load = os.getloadavg()[0]
         report = run_soak(settings, log=lambda m: None)
     per_tile = report.seconds["pipeline"] / args.tiles

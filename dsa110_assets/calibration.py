@@ -42,6 +42,7 @@ from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from sqlalchemy import select
 
 from dsa110_resources.calibration import (
+    ModelError,
     NoValidCalibration,
     calibrate_tile,
     flag_ms,
@@ -226,18 +227,22 @@ def calibrated_ms(
                                               description=f"solved in-line by the tile run of {tile.tile_id}"))
         # Science tiles, and a transit whose tables the gates retired: gains on the sky model
         # (the bandpass carried forward on a day without a usable transit, see registry).
+        no_gains = None
         if sky_catalog.available() and _needs_gains(db, ms.mid_time):
             try:
                 result = solve_gains_on_sky_model(ms.path, sky_catalog.load(), tiers=tiers, db=db,
                                                   flag_summary=flags, tile_id=tile.tile_id)
                 solved = sorted(result.tables)
                 context.log.info(f"{tile.tile_id}: hourly gains solved on the sky model")
-            except NoValidCalibration as exc:
+            except (NoValidCalibration, ModelError) as exc:
+                # (ModelError: no catalog source bright enough in this field; retrying cannot help,
+                # the tile waits for a table that covers it, e.g. the next transit's gains)
+                no_gains = exc
                 context.log.warning(f"{tile.tile_id}: no sky-model gains: {exc}")
         try:
             applied = calibrate_tile(ms.path, db, workdir=workdir / "apply")
         except NoValidCalibration as exc:
-            reason = f"{AWAITING_CALIBRATION}: {exc}"
+            reason = f"{AWAITING_CALIBRATION}: {exc}" + (f"; no sky-model gains: {no_gains}" if no_gains else "")
             record_application(db, ms.path, [])  # what CORRECTED_DATA holds is no longer valid calibration
             _record_tile_reason(db, tile.tile_id, reason)
             outcomes.record(window, AWAITING_CALIBRATION, f"{tile.tile_id}: {exc}")

@@ -160,6 +160,13 @@ def photometry(
             table = pd.concat([table, forced_photometry_bands(
                 subbands, coords, pb_paths={band: paths[f"pb-{band}"] for band in subbands}, source_ids=names)],
                 ignore_index=True)
+        # A sub-band with no data (its subbands missing from the tile, or all flagged) images
+        # blank: no flux there is no measurement, not a failure of the tile.
+        blank = ~np.isfinite(table["flux_jy"].to_numpy(dtype=float))
+        if blank.any():
+            context.log.warning(f"{tile_id}: {int(blank.sum())} measurement(s) without a finite flux left out"
+                                f" (bands {', '.join(sorted(table.loc[blank, 'band'].unique()))})")
+            table = table.loc[~blank].reset_index(drop=True)
         table["tile_id"] = tile_id
         with tiers.staging(f"phot-{tile_id}") as stage:
             parquet = tiers.publish(write_parquet(table, stage / "phot.parquet"),

@@ -20,14 +20,21 @@ killed          its run is SIGKILLed after staging the MS, then retried     conv
 ==============  ==========================================================  ==============
 
 plus one file named for 2030 (outside the partitions) in flat incoming/.
-Each step the incoming-files sensor ticks (the real sensor function, its
-cursor kept) and every run it asks for executes the real ``tile_job`` in
-this process against a persistent Dagster instance; the killed tile's run
+The array points at 3C286's declination and tile ``transit_index`` (always
+good) is its transit: the sky catalog of the run (the simulated sky,
+calibrators included) is configured, so that tile's run solves the bandpass
+and every other good tile gets sky-model gains with it; tiles converted
+before the transit end "awaiting calibration" and ``calibration_sensor``
+releases them. Each step the incoming-files sensor, then the calibration
+sensor, ticks (the real sensor functions, their cursors kept) and every run
+they ask for executes the real ``tile_job`` (or the part of it the request
+selects) in this process against a persistent Dagster instance; the killed tile's run
 executes in a child process stopped with SIGKILL at the ``convert:staged``
 pause point, is marked failed (as run monitoring does) and run again (as
 ``run_retries`` does). ``check`` then reads the products DB, the Dagster
 instance and the disk and lists every broken promise: a good tile without its
-MS, a bad file not quarantined with a reason naming it, an incoming byte
+MS or its image (``image`` and ``pbcor`` rows and files), a tile still
+awaiting calibration, a bad file not quarantined with a reason naming it, an incoming byte
 neither an MS input, nor recorded late/duplicate, nor in quarantine, a
 hidden or unrecorded entry in the product tree, a failed sensor tick.
 
@@ -66,7 +73,13 @@ class SoakSettings:
     root: Path
     n_tiles: int = 12
     seed: int = 1
-    start: str = "2025-10-13T00:00:05"
+    #: The calibrator transit: the first after ``after``, observed as tile ``transit_index``.
+    calibrator: str = "3C286"
+    after: str = "2025-10-13T00:00:05"
+    transit_index: int = 3
+    #: Synthetic sources per tile field (the tiny preset's 5); None: NVSS density, which
+    #: tiles more than the gain validity (1 h) from the transit need for sky-model gains.
+    field_sources: int | None = 5
     #: Share of tiles given a fault; every kind appears once when there are enough tiles.
     fault_fraction: float = 0.6
 
@@ -81,6 +94,25 @@ class SoakSettings:
     @property
     def dagster_home(self) -> Path:
         return self.root / "dagster_home"
+
+    @property
+    def simulated(self) -> Path:
+        return self.root / "simulated"
+
+    @property
+    def sky_catalog(self) -> Path:
+        """The simulated sky (field sources and the calibrator), written by ``write_tiles``."""
+        return self.simulated / "sky_catalog.csv"
+
+    def pointing(self):
+        """(first tile's start, declination): the transit is tile ``transit_index``."""
+        from astropy.time import Time
+
+        from dsa110_resources import constants as C
+        from dsa110_resources.simulation import calibrator_transit_start
+
+        transit, declination = calibrator_transit_start(self.calibrator, Time(self.after, scale="utc"))
+        return transit - min(self.transit_index, self.n_tiles - 1) * C.TILE_DURATION, declination
 
 
 @dataclass
@@ -134,10 +166,12 @@ def plan_faults(settings: SoakSettings, starts: list[str]) -> dict[str, str]:
     """Seeded: which tile gets which fault (each kind once if there is room)."""
     rng = np.random.default_rng([settings.seed, 14])
     n = len(starts)
-    n_faulty = min(n - 1, max(round(settings.fault_fraction * n), min(len(FAULTS), n - 1)))
+    # Tile 0 and the calibrator transit stay good.
+    candidates = [i for i in range(1, n) if i != min(settings.transit_index, n - 1)]
+    n_faulty = min(len(candidates), max(round(settings.fault_fraction * n), min(len(FAULTS), len(candidates))))
     kinds = list(rng.permutation(FAULTS))[:n_faulty]
     kinds += list(rng.choice(FAULTS, n_faulty - len(kinds)))
-    faulty = sorted(rng.choice(np.arange(1, n), n_faulty, replace=False))  # tile 0 stays good
+    faulty = sorted(rng.choice(candidates, n_faulty, replace=False))
     faults = {start: "good" for start in starts}
     for index, kind in zip(faulty, kinds):
         faults[starts[index]] = str(kind)
@@ -151,6 +185,7 @@ def definitions(settings: SoakSettings):
     from dsa110_assets.definitions import defs as production
     from dsa110_assets.jobs import tile_job
     from dsa110_assets.resources import resources_for
+    from dsa110_resources.catalogs.resource import SkyCatalogResource
     from dsa110_resources.conversion.resource import IngestResource
     from dsa110_resources.db.resource import ProductsDBResource
     from dsa110_resources.db.session import sqlite_url
@@ -165,6 +200,7 @@ def definitions(settings: SoakSettings):
         # Three subbands a tile: two make a tile worth converting (after the straggler wait).
         ingest=IngestResource(incoming_dir=str(settings.incoming), min_subbands=2,
                               incomplete_wait_seconds=60, settle_seconds=10, unready_retries=1),
+        sky_catalog=SkyCatalogResource(path=str(settings.sky_catalog)),
     )
     return Definitions(assets=production.assets, asset_checks=production.asset_checks, jobs=[tile_job],
                        resources=resources)
@@ -283,12 +319,20 @@ class _Site:
 def _execute(job, request, instance, report: SoakReport, log) -> None:
     from dagster import DagsterEventType
 
+    from dsa110_sensors.calibration import TRIGGER_TAG
+    from dsa110_sensors.incoming import TILE_TAG
+
+    # As the daemon launches it: same partition, asset selection (a released tile's
+    # calibrate-and-image part of the job), tags and run key.
     result = job.execute_in_process(partition_key=request.partition_key, instance=instance,
-                                    tags=request.tags, raise_on_error=False)
+                                    asset_selection=request.asset_selection,
+                                    tags={**request.tags, "dagster/run_key": request.run_key}, raise_on_error=False)
     report.runs["succeeded" if result.success else "failed"] += 1
-    report.retries[request.run_key] += sum(
-        e.event_type == DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
-    log(f"[soak] tile {request.run_key}: run {result.run_id[:8]} {'ok' if result.success else 'failed'}")
+    if request.tags.get(TRIGGER_TAG):  # (of those) asked for by calibration_sensor
+        report.runs[request.tags[TRIGGER_TAG]] += 1
+    tile = request.tags[TILE_TAG]
+    report.retries[tile] += sum(e.event_type == DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
+    log(f"[soak] {request.run_key}: run {result.run_id[:8]} {'ok' if result.success else 'failed'}")
 
 
 def _killed_run(settings: SoakSettings, job, request, instance, report: SoakReport, log) -> None:
@@ -302,7 +346,8 @@ def _killed_run(settings: SoakSettings, job, request, instance, report: SoakRepo
     env = dict(os.environ, DSA110_PAUSE_AT=KILL_POINT, DSA110_PAUSE_FILE=str(marker))
     child = subprocess.Popen(
         [sys.executable, "-c", "from dsa110_assets.soak import run_in_child; run_in_child()",
-         str(settings.root), request.partition_key, json.dumps(request.tags)],
+         str(settings.root), request.partition_key,
+         json.dumps({**request.tags, "dagster/run_key": request.run_key})],
         env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 600
     while not marker.exists():
@@ -329,14 +374,18 @@ def run_soak(settings: SoakSettings, log=print) -> SoakReport:
 
     from dsa110_resources.simulation import SimulationConfig
     from dsa110_resources.simulation.tile import write_tiles
+    from dsa110_sensors.calibration import calibration_sensor
     from dsa110_sensors.incoming import incoming_tiles_sensor
 
     t0 = time.perf_counter()
     settings.root.mkdir(parents=True, exist_ok=True)
-    config = SimulationConfig.tiny(seed=settings.seed, subbands=SUBBANDS)
+    start, declination = settings.pointing()
+    config = SimulationConfig.tiny(seed=settings.seed, subbands=SUBBANDS, declination=declination,
+                                   calibrators=(settings.calibrator,), gains=True,
+                                   n_sources=settings.field_sources)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        truths = write_tiles(settings.root / "simulated", Time(settings.start, scale="utc"), settings.n_tiles, config)
+        truths = write_tiles(settings.simulated, start, settings.n_tiles, config)
     simulated = {min(p.name[:19] for p in t.files.values()): {sb: Path(p) for sb, p in t.files.items()}
                  for t in truths}
     starts = sorted(simulated)
@@ -355,29 +404,38 @@ def run_soak(settings: SoakSettings, log=print) -> SoakReport:
     defs = definitions(settings)
     job = defs.resolve_job_def("tile_job")
     instance = _instance(settings)
-    sensor_resources = {key: defs.resources[key] for key in ("ingest", "products_db", "storage")}
-    cursor, launched = None, set()
+    sensors = [
+        (incoming_tiles_sensor, {key: defs.resources[key] for key in ("ingest", "products_db", "storage")}),
+        (calibration_sensor, {"products_db": defs.resources["products_db"]}),
+    ]
+    cursors, launched = {}, set()
     last_step = max(schedule)
     step, idle = 0, 0
     while step <= last_step or idle < 2:
         for action in schedule.get(step, []):
             action()
-        try:
-            with build_sensor_context(instance=instance, cursor=cursor, resources=sensor_resources) as context:
-                result = incoming_tiles_sensor(context)
-            cursor = result.cursor
-            requests = [r for r in result.run_requests or [] if r.run_key not in launched]
-        except Exception as exc:  # noqa: BLE001 - a failed tick is what the soak is looking for
-            report.tick_errors.append(f"step {step}: {exc!r}")
-            requests = []
-        report.ticks += 1
-        for request in requests:
-            launched.add(request.run_key)
-            if request.run_key in killed:
-                _killed_run(settings, job, request, instance, report, log)
-            else:
-                _execute(job, request, instance, report, log)
-        idle = idle + 1 if step > last_step and not requests else 0
+        requested = False
+        for sensor, resources in sensors:
+            try:
+                with build_sensor_context(instance=instance, cursor=cursors.get(sensor.name),
+                                          resources=resources) as context:
+                    result = sensor(context)
+                cursors[sensor.name] = result.cursor
+                for event in result.asset_events or []:  # as the daemon records them
+                    instance.report_runless_asset_event(event)
+                requests = [r for r in getattr(result, "run_requests", None) or [] if r.run_key not in launched]
+            except Exception as exc:  # noqa: BLE001 - a failed tick is what the soak is looking for
+                report.tick_errors.append(f"step {step}, {sensor.name}: {exc!r}")
+                requests = []
+            report.ticks += 1
+            for request in requests:
+                launched.add(request.run_key)
+                if request.run_key in killed:
+                    _killed_run(settings, job, request, instance, report, log)
+                else:
+                    _execute(job, request, instance, report, log)
+            requested |= bool(requests)
+        idle = idle + 1 if step > last_step and not requested else 0
         step += 1
     report.seconds["pipeline"] = time.perf_counter() - t1
     t2 = time.perf_counter()
@@ -393,7 +451,7 @@ def check(settings: SoakSettings, report: SoakReport, instance) -> None:
     from sqlalchemy import select
 
     from dsa110_resources.conversion.naming import window_key
-    from dsa110_resources.db import MeasurementSet, ProductsDB, SubbandFile, Tile
+    from dsa110_resources.db import Image, MeasurementSet, ProductsDB, SubbandFile, Tile
     from dsa110_resources.db.session import sqlite_url
     from dsa110_resources.qa.ms_integrity import integrity_problems
     from dsa110_resources.stores import layout
@@ -406,6 +464,9 @@ def check(settings: SoakSettings, report: SoakReport, instance) -> None:
         tiles = {t.tile_id: t for t in s.scalars(select(Tile))}
         files = {f.path: f for f in s.scalars(select(SubbandFile))}
         mss = {m.tile_id: m for m in s.scalars(select(MeasurementSet))}
+        images: dict[str, dict[str, Image]] = {}
+        for image in s.scalars(select(Image).where(Image.is_valid)):
+            images.setdefault(image.tile_id, {})[image.kind] = image
     db.dispose()
     quarantine = settings.data_root / "quarantine"
     quarantined: Counter = Counter()  # (name without a .N suffix, sha256): copies kept
@@ -450,8 +511,17 @@ def check(settings: SoakSettings, report: SoakReport, instance) -> None:
             problems.append(f"tile {tile.tile_id} ({fault}): {tile.n_subbands} subbands, expected {want}")
         if window not in materialized:
             problems.append(f"tile {tile.tile_id} ({fault}): window {window} not materialized in Dagster")
+        # ... and its image: calibrated (the transit's bandpass, sky-model gains) and imaged.
+        if (tile.reason or "").startswith("awaiting calibration"):
+            problems.append(f"tile {tile.tile_id} ({fault}): {tile.reason}")
+        for kind in ("image", "pbcor"):
+            image = images.get(tile.tile_id, {}).get(kind)
+            if image is None:
+                problems.append(f"tile {tile.tile_id} ({fault}): no {kind} image recorded")
+            elif not Path(image.path).is_file():
+                problems.append(f"tile {tile.tile_id} ({fault}): {kind} image {image.path} missing on disk")
         if fault == "killed":
-            runs = instance.get_runs(filters=RunsFilter(tags={TILE_TAG: tile.tile_id}))
+            runs = instance.get_runs(filters=RunsFilter(tags={TILE_TAG: tile.tile_id, "dagster/run_key": tile.tile_id}))
             statuses = sorted(r.status.value for r in runs)
             if statuses != sorted([DagsterRunStatus.FAILURE.value, DagsterRunStatus.SUCCESS.value]):
                 problems.append(f"tile {tile.tile_id} (killed): runs {statuses}, expected one failed, one succeeded")

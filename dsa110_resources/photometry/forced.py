@@ -275,7 +275,7 @@ def forced_photometry(
     var_bg = (math.pi / 2) * rms**2 / n_indep
     full_box = np.all(good, axis=1)
     # Partial boxes: scale the full-box factor by the lost kernel power (an approximation, flagged).
-    corr_each = np.where(full_box, corr, corr * np.max(sum_k2) / np.maximum(sum_k2, 1e-30))
+    corr_each = np.where(full_box, corr, corr * np.max(sum_k2, initial=0.0) / np.maximum(sum_k2, 1e-30))
     var_amp = rms**2 * corr_each + (sum_k / sum_k2) ** 2 * var_bg
     err = np.sqrt(var_amp)
 

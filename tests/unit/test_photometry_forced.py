@@ -166,6 +166,9 @@ def test_primary_beam_limit_and_off_image_sources_are_skipped(tmp_path):
     )
     assert list(table["source_id"]) == [0]
     assert table["flux_jy"].iloc[0] == pytest.approx(0.05, abs=5 * table["flux_err_jy"].iloc[0])
+    # none left (every position off the image): an empty table, not an error
+    table = forced_photometry_image(image_path, positions[2:], pb_path=pb_path)
+    assert table.empty and "flux_jy" in table.columns
 
 
 def test_sub_bands_are_labelled(tmp_path):
