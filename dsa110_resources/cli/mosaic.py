@@ -24,16 +24,24 @@ def _find_images(directory_list, start, end):
     from dsa110_resources.mosaic import TileRecord
     from dsa110_resources.mosaic.inputs import sibling
 
-    records = []
+    newest: dict[str, tuple[int, Path]] = {}
     for directory in directory_list:
         for path in sorted(Path(directory).glob("*.image.fits")):
-            tile_id = path.name[: -len(".image.fits")]
-            try:
-                t = Time(tile_id, format="isot", scale="utc")
-            except ValueError:
-                continue
-            if start <= t < end:
-                records.append(TileRecord(tile_id, t, path, sibling(path, "pb")))
+            if path.name.startswith("."):
+                continue  # a partial being published
+            # <tile>.image.fits, or <tile>.v<N>.image.fits after a reprocess (stores.layout.image_path)
+            tile_id, _, rest = path.name[: -len(".image.fits")].partition(".")
+            version = int(rest[1:]) if rest[:1] == "v" and rest[1:].isdigit() else 1 if not rest else None
+            if version is not None and version > newest.get(tile_id, (0, None))[0]:
+                newest[tile_id] = (version, path)
+    records = []
+    for tile_id, (_, path) in sorted(newest.items()):
+        try:
+            t = Time(tile_id, format="isot", scale="utc")
+        except ValueError:
+            continue
+        if start <= t < end:
+            records.append(TileRecord(tile_id, t, path, sibling(path, "pb")))
     return records
 
 

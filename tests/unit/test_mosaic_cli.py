@@ -61,3 +61,20 @@ def test_cli_without_tiles_fails_cleanly(tmp_path):
                                        "--data-root", str(tmp_path), "--output", str(tmp_path / "o")])
     assert result.exit_code != 0
     assert "no usable tile images" in result.output
+
+
+def test_images_found_by_name_take_the_newest_version_and_skip_partials(tmp_path):
+    """A reprocessed tile is <tile>.v<N>.image.fits beside (briefly) the old one; partials are hidden."""
+    from astropy.time import Time
+
+    from dsa110_resources.cli.mosaic import _find_images
+
+    for name in ("2025-10-13T13:25:07.image.fits", "2025-10-13T13:25:07.v2.image.fits",
+                 "2025-10-13T13:30:16.image.fits", ".partial-7-2025-10-13T13:35:25.image.fits",
+                 "notes.image.fits"):
+        (tmp_path / name).touch()
+    found = _find_images([tmp_path], Time("2025-10-13T13:00:00"), Time("2025-10-13T14:00:00"))
+    assert [(r.tile_id, r.image_path.name, r.pb_path.name) for r in found] == [
+        ("2025-10-13T13:25:07", "2025-10-13T13:25:07.v2.image.fits", "2025-10-13T13:25:07.v2.pb.fits"),
+        ("2025-10-13T13:30:16", "2025-10-13T13:30:16.image.fits", "2025-10-13T13:30:16.pb.fits"),
+    ]
