@@ -151,6 +151,10 @@ def test_systemd_environment_example_names_every_variable_the_units_need():
             "DSA110_DATA_ROOT", "DSA110_CODE_SERVER_HOST", "DSA110_CODE_SERVER_PORT"} <= names
     for unit in (DEPLOY / "systemd").glob("*.service"):
         assert "EnvironmentFile=/etc/dsa110/dsa110.env" in unit.read_text(), unit.name
+    # The alert settings it shows (commented or not) are ones the code reads: no typo goes unnoticed.
+    alert_names = set(re.findall(r"^#?(DSA110_ALERT_[A-Z_]+)=", example, re.M))
+    code = "".join(p.read_text() for p in (DEPLOY.parent / "dsa110_resources" / "ops").glob("*.py"))
+    assert alert_names and {n for n in alert_names if n not in code} == set()
 
 
 def test_compose_side_files_agree_with_the_compose_file():
