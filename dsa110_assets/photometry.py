@@ -12,7 +12,6 @@ the ESE shape, with a PNG each, shown in the UI.
 """
 
 
-import astropy.units as u
 import numpy as np
 import pandas as pd
 from astropy.coordinates import SkyCoord
@@ -35,6 +34,7 @@ from sqlalchemy import delete, func, select
 
 from dsa110_resources.catalogs.master import load_master_catalog, master_sky_catalog
 from dsa110_resources.catalogs.resource import SkyCatalogResource
+from dsa110_resources.sources.measure import image_footprint
 from dsa110_resources.db import FluxCorrection, ForcedPhotometry, Image, Tile
 from dsa110_resources.db.resource import ProductsDBResource
 from dsa110_resources.photometry import forced_photometry_image
@@ -100,13 +100,9 @@ def _tile_catalog(db, sky_catalog: SkyCatalogResource, pb_path: str):
     """The sources a tile's photometry measures: the newest master catalog in the
     tile's field when one was built (``dsa110 catalog build``), else the
     operator's sky catalog; None with neither."""
-    from astropy.io import fits
-
-    header = fits.getheader(pb_path)
-    centre = SkyCoord(header["CRVAL1"] * u.deg, header["CRVAL2"] * u.deg)
-    half_diagonal = abs(header["CDELT1"]) * max(header["NAXIS1"], header["NAXIS2"]) / np.sqrt(2) * u.deg
+    centre, radius = image_footprint(pb_path)
     try:
-        return master_sky_catalog(load_master_catalog(db, center=centre, radius=half_diagonal))
+        return master_sky_catalog(load_master_catalog(db, center=centre, radius=radius))
     except LookupError:
         return sky_catalog.load() if sky_catalog.available() else None
 

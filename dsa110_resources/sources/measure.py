@@ -60,13 +60,16 @@ def new_source_name(ra_deg: float, dec_deg: float) -> str:
             f"{c.dec.to_string(sep='', precision=0, alwayssign=True, pad=True)}")
 
 
-def _footprint(image_path) -> tuple[SkyCoord, u.Quantity]:
-    from dsa110_resources.photometry.forced import read_plane
+def image_footprint(image_path) -> tuple[SkyCoord, u.Quantity]:
+    """Centre of a FITS image and the radius to its corner, from the header alone."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
 
-    plane = read_plane(image_path)
-    ny, nx = plane.shape
-    centre = plane.wcs.pixel_to_world(nx / 2, ny / 2)
-    corner = plane.wcs.pixel_to_world(0, 0)
+    header = fits.getheader(image_path)
+    wcs = WCS(header).celestial
+    nx, ny = header["NAXIS1"], header["NAXIS2"]
+    centre = wcs.pixel_to_world(nx / 2, ny / 2)
+    corner = wcs.pixel_to_world(0, 0)
     return SkyCoord(centre.ra, centre.dec), centre.separation(corner).to(u.deg)
 
 
@@ -121,7 +124,7 @@ def measure_image(db, image_path, *, pb_path=None, residual_path=None, rms_path=
     found = find_sources(image_path, pb_path=pb_path, residual_path=residual_path, rms_path=rms_path,
                          options=finder)
     epoch = found.attrs["epoch_mjd"]
-    centre, radius = _footprint(image_path)
+    centre, radius = image_footprint(image_path)
     try:
         catalog = load_master_catalog(db, center=centre, radius=radius + association.max_separation)
         version = int(catalog["version_id"].iloc[0]) if len(catalog) else None
